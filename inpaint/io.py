@@ -1,0 +1,165 @@
+"""Safe image/mask reading and atomic writing.
+
+Reading normalises every photo the same way: EXIF orientation applied, greyscale / palette / CMYK
+converted to RGB, alpha dropped (the colour channels are kept as stored, not composited on a
+background), 16-bit samples scaled to 8-bit. Bad files raise `ImageError` naming the file and why.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Larger than any camera photo (a 200 MP phone sensor is 200e6), far below a decompression bomb.
+MAX_PIXELS = 250_000_000
+POLARITIES = ("white_hole", "black_hole")
+
+# We enforce our own pixel limit before decoding; Pillow's warning/error would fire first otherwise.
+Image.MAX_IMAGE_PIXELS = None
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual umask-based modes instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class ImageError(ValueError):
+    """An image or mask file that cannot be used; the message names the file and the reason."""
+
+
+def read_rgb8(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode a photo to uint8 RGB (H, W, 3), normalised as the module docstring says."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror}); check the path exists") from e
+    if size == 0:
+        raise ImageError(f"{path}: zero bytes; remove the empty file or re-export it")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
+                    "(possible decompression bomb); downscale it or raise the limit"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. corrupt EXIF: the pixels still decode fine
+                im.load()
+                im = ImageOps.exif_transpose(im)
+            return _to_rgb8(im, path)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image Pillow can read; remove it or convert it to PNG/JPEG") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: corrupt or truncated image ({e}); re-export or remove it") from e
+
+
+def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 255.0 if a.max(initial=0) <= 255 and im.mode in ("I", "F") else 65535.0
+        a = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # drops alpha, expands L/LA/P/1/CMYK/YCbCr
+    a = np.asarray(im)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ImageError(f"{path}: unsupported pixel layout {im.mode} {a.shape}; convert it to RGB")
+    return np.ascontiguousarray(a)
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read a photo as float32 RGB (H, W, 3) in [0, 1]."""
+    return read_rgb8(path, max_pixels).astype(np.float32) / 255.0
+
+
+def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask as float32 (H, W) with 1 = hole.
+
+    Args:
+        polarity: "white_hole" (bright pixels are the hole, our convention) or "black_hole".
+        size: optional (height, width) to resize to, nearest-neighbour so the mask stays binary.
+    """
+    if polarity not in POLARITIES:
+        raise ValueError(f"mask polarity {polarity!r} is unknown; use one of {POLARITIES}")
+    grey = read_rgb8(path).mean(axis=2)
+    hole = grey >= 128 if polarity == "white_hole" else grey < 128
+    if size is not None and hole.shape != tuple(size):
+        hole = np.asarray(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST))
+    return hole.astype(np.float32)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] image or mask to uint8, rounding (not truncating)."""
+    return np.clip(np.rint(np.asarray(image, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Atomically write a float [0, 1] or uint8 image/mask (H, W) or (H, W, 3) as PNG."""
+    a = image if image.dtype == np.uint8 else to_uint8(image)
+    with atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format="PNG")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Atomically write a text file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_csv(path: str | Path, frame) -> None:
+    """Atomically write a pandas DataFrame as CSV without the index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a fresh temporary folder beside `path`; it replaces `path` whole only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / "x")
+            os.replace(tmp, path)
+            _rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            _rmtree(tmp)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

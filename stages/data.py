@@ -1,0 +1,30 @@
+"""Stage `data`: gather photos from the configured source into a manifest (no pixels copied)."""
+import argparse
+import sys
+
+import yaml
+
+from inpaint.io import atomic_dir, write_csv
+from inpaint.sources import SourceError, build_manifest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", required=True, help="folder for manifest.csv, skipped.csv (and built-in photos)")
+    args = ap.parse_args()
+    params = yaml.safe_load(open(args.params))
+    p = params["data"]
+    with atomic_dir(args.out) as tmp:
+        manifest, skipped = build_manifest(str(p["source"]), args.out, params["base"]["image_size"], p["on_error"],
+                                           p["small"], write_dir=tmp)
+        write_csv(tmp / "manifest.csv", manifest)
+        write_csv(tmp / "skipped.csv", skipped)
+    print(f"data: {len(manifest)} photos, {len(skipped)} skipped -> {args.out}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (SourceError, ValueError) as e:
+        sys.exit(f"data: {e}")

@@ -1,0 +1,37 @@
+"""Stage `split`: leakage-free train/val/test manifests and the fixed evaluation pairs."""
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from inpaint.io import atomic_dir, write_csv
+from inpaint.split import assign_splits, make_test_pairs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--masks", required=True, help="masks.csv of the masks stage")
+    ap.add_argument("--out", required=True, help="folder for train.csv, val.csv, test.csv, test_pairs.csv")
+    args = ap.parse_args()
+    params = yaml.safe_load(open(args.params))
+    p = params["split"]
+    manifest = assign_splits(pd.read_csv(args.manifest, keep_default_na=False), p["val"], p["test"], params["base"]["seed"])
+    pairs = make_test_pairs(manifest[manifest.split == "test"], pd.read_csv(args.masks), p["pairs_per_cell"],
+                            params["base"]["seed"], p["min_crop_scale"])
+    with atomic_dir(args.out) as tmp:
+        for name in ("train", "val", "test"):
+            write_csv(Path(tmp) / f"{name}.csv", manifest[manifest.split == name])
+        write_csv(Path(tmp) / "test_pairs.csv", pairs)
+    counts = manifest.split.value_counts().to_dict()
+    print(f"split: {counts}, {len(pairs)} test pairs")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as e:
+        sys.exit(f"split: {e}")
