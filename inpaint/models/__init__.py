@@ -1,0 +1,107 @@
+"""Model registries, builders and the padding / filling helpers every caller shares.
+
+A generator's `forward(image, mask)` takes image (N, 3, H, W) in [0, 1] and mask (N, 1, H, W) with
+1 = hole (white, 255 in PNG), H and W multiples of its int attribute `size_multiple`, and returns a
+dict with "pred" (N, 3, H, W) in [0, 1], not composited, plus model-specific extras ("coarse" for
+deepfill; "mu", "logvar", "prior_mu", "prior_logvar" for the vae). A discriminator's
+`forward(image, mask)` returns patch logits (N, 1, h, w). Constructors take only JSON-able kwargs, so
+a checkpoint `{"arch": name, "kwargs": kwargs, "state": state_dict}` rebuilds its model.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from inpaint.models.autoencoder import AutoEncoder
+from inpaint.models.common import INIT_FILLS, NORMS, initial_fills, nearest_fill, pyramid_fill
+from inpaint.models.deepfill import DeepFill
+from inpaint.models.discriminator import PatchGAN
+from inpaint.models.lama import LaMa
+from inpaint.models.vae import VAE
+
+GENERATORS: dict[str, type[nn.Module]] = {
+    "deepfill": DeepFill,
+    "lama": LaMa,
+    "autoencoder": AutoEncoder,
+    "vae": VAE,
+}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
+
+__all__ = [
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "INIT_FILLS",
+    "NORMS",
+    "build_discriminator",
+    "build_generator",
+    "count_parameters",
+    "fill_holes",
+    "initial_fills",
+    "nearest_fill",
+    "pad_to_multiple",
+    "pyramid_fill",
+]
+
+
+def _build(registry: dict[str, type[nn.Module]], kind: str, name: str, kwargs: dict) -> nn.Module:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known: {sorted(registry)}")
+    try:
+        return registry[name](**kwargs)
+    except TypeError as err:  # a misspelt kwarg: name the model and the bad call
+        raise ValueError(f"{kind} {name!r} rejected kwargs {kwargs}: {err}") from err
+
+
+def build_generator(name: str, **kwargs) -> nn.Module:
+    """Build a generator from GENERATORS by name; kwargs are plain JSON-able values."""
+    return _build(GENERATORS, "generator", name, kwargs)
+
+
+def build_discriminator(name: str, **kwargs) -> nn.Module:
+    """Build a discriminator from DISCRIMINATORS by name; kwargs are plain JSON-able values."""
+    return _build(DISCRIMINATORS, "discriminator", name, kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def pad_to_multiple(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad bottom/right so H and W become multiples of `multiple`, and at least 2 * multiple (so every
+    bottleneck map is at least 2x2 and can be reflect-padded); crop back with [..., :H, :W].
+
+    Image and mask are padded with the same mode (reflect, or replicate where the image is too small
+    to reflect), so a padded pixel is a hole exactly when the pixel it copies is: hole pixels can
+    never leak into the padding as known ones.
+
+    Args:
+        image: (N, 3, H, W) float in [0, 1].
+        mask: (N, 1, H, W) float, 1 = hole.
+    """
+    h, w = image.shape[-2:]
+    ph, pw = max(-h % multiple, 2 * multiple - h), max(-w % multiple, 2 * multiple - w)
+    if ph == 0 and pw == 0:
+        return image, mask
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    pad = (0, pw, 0, ph)
+    return F.pad(image, pad, mode=mode), F.pad(mask, pad, mode=mode)
+
+
+@torch.no_grad()
+def fill_holes(generator: nn.Module, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Run a generator on any H, W (pads, runs, crops) and composite: `mask * pred + (1 - mask) * image`.
+
+    The caller chooses train/eval mode (eval for inference: the VAE's prior mean, BatchNorm statistics if norm="batch").
+
+    Args:
+        image: (N, 3, H, W) float in [0, 1].
+        mask: (N, 1, H, W) float, 1 = hole.
+    Returns:
+        (N, 3, H, W) composited image.
+    """
+    h, w = image.shape[-2:]
+    padded_image, padded_mask = pad_to_multiple(image, mask, generator.size_multiple)
+    pred = generator(padded_image, padded_mask)["pred"][..., :h, :w]
+    return mask * pred + (1.0 - mask) * image

@@ -1,0 +1,89 @@
+"""Plain conv encoder-decoder (context-encoder style), meant for content + perceptual losses, no adversary.
+
+After Pathak et al. 2016 ("Context Encoders"), with two changes that keep it usable at any size:
+dilated 3x3 convs at the bottleneck replace the channel-wise fully connected layer (which ties the
+model to one input size), and the decoder predicts a residual on the parameter-free initial fill.
+`skips=True` adds U-Net skip connections (off by default: the point of this baseline is a bottleneck).
+
+Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from inpaint.models.common import (
+    check_init_fill,
+    check_inputs,
+    clamp01,
+    check_norm,
+    conv_block,
+    input_channels,
+    prepare,
+    shuffle_head,
+    unshuffle_stem,
+    up_block,
+    widths,
+)
+
+
+class AutoEncoder(nn.Module):
+    """Space-to-depth stem -> stride-2 convs -> dilated bottleneck -> transposed convs -> sub-pixel head.
+
+    Args:
+        width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
+        n_down: total downsampling steps, the stem's included (size_multiple = 2**n_down).
+        max_width: channel cap.
+        n_mid: dilated 3x3 convs at the bottleneck (dilation 2, 4, 8, ...).
+        skips: concatenate encoder features into the decoder at each scale (U-Net).
+        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+    """
+
+    def __init__(
+        self,
+        width: int = 32,
+        n_down: int = 4,
+        max_width: int = 256,
+        n_mid: int = 2,
+        skips: bool = False,
+        init_fill: str = "hybrid",
+        norm: str = "group",
+    ):
+        super().__init__()
+        self.init_fill = check_init_fill(init_fill)
+        check_norm(norm)
+        if n_down < 1:
+            raise ValueError(f"autoencoder: n_down must be >= 1 (the stem downsamples), got {n_down}")
+        self.size_multiple = 2**n_down
+        self.skips = skips
+        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
+        self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
+        self.down = nn.ModuleList([conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        self.mid = nn.Sequential(*[conv_block(ws[-1], ws[-1], 3, dilation=2 ** (i + 1), norm=norm) for i in range(n_mid)])
+        grow = 2 if skips else 1  # decoder inputs carry the skip features too
+        self.up = nn.ModuleList(
+            [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
+        )
+        self.head = shuffle_head(width * grow)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Predict the hole.
+
+        Args:
+            image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple; hole pixels are never read.
+            mask: (N, 1, H, W) float, 1 = hole.
+        Returns:
+            {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
+        """
+        check_inputs(image, mask, self.size_multiple, "autoencoder")
+        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        feats = [self.stem(x)]  # per scale, 1/2 resolution first
+        for down in self.down:
+            feats.append(down(feats[-1]))
+        h = self.mid(feats[-1])  # (N, C, H/2^n, W/2^n)
+        for up, skip in zip(self.up, reversed(feats[:-1])):
+            h = up(h)  # (N, c_i, 2h, 2w)
+            if self.skips:
+                h = torch.cat([h, skip], dim=1)
+        return {"pred": clamp01(base + self.head(h))}  # head: (N, c, H/2, W/2) -> (N, 3, H, W)

@@ -1,0 +1,211 @@
+"""DeepFill v2-style generator: coarse-to-fine gated-conv encoder-decoders with contextual attention.
+
+After Yu et al. 2018 ("Generative Image Inpainting with Contextual Attention") and Yu et al. 2019
+("Free-Form Image Inpainting with Gated Convolution"). A coarse network fills the hole; a refinement
+network with two parallel branches (dilated gated convs, and contextual attention that copies
+features from the known region into the hole) sharpens it. Gated convs learn a soft, per-pixel,
+per-channel mask, so free-form holes need no hand-made mask updates.
+
+Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from inpaint.models.common import check_init_fill, check_inputs, clamp01, input_channels, prepare, widths, zero_init
+
+
+class GatedConv(nn.Module):
+    """out = ELU(features) * sigmoid(gate); one conv computes both halves (one GEMM instead of two)."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 2 * cout, k, stride, padding=dilation * (k - 1) // 2, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat, gate = self.conv(x).chunk(2, dim=1)  # (N, cout, H, W) each
+        return F.elu(feat) * torch.sigmoid(gate)
+
+
+class GatedUp(nn.Module):
+    """Nearest 2x upsampling + gated conv (no transposed-conv checkerboards)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = GatedConv(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def encoder(cin: int, ws: list[int]) -> nn.Sequential:
+    """5x5 gated conv at full resolution, then per scale: stride-2 gated conv + gated conv."""
+    layers: list[nn.Module] = [GatedConv(cin, ws[0], 5)]
+    for a, b in zip(ws[:-1], ws[1:]):
+        layers += [GatedConv(a, b, 3, stride=2), GatedConv(b, b)]
+    return nn.Sequential(*layers)
+
+
+def decoder(ws: list[int]) -> nn.Sequential:
+    """Per scale: upsample + gated conv, gated conv; mirrors `encoder`."""
+    layers: list[nn.Module] = []
+    for a, b in zip(reversed(ws[1:]), reversed(ws[:-1])):
+        layers += [GatedUp(a, b), GatedConv(b, b)]
+    return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contextual attention
+
+
+def contextual_attention(
+    fg: torch.Tensor,
+    bg: torch.Tensor,
+    mask: torch.Tensor,
+    ksize: int = 3,
+    rate: int = 2,
+    softmax_scale: float = 10.0,
+    chunk: int = 4096,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill every location of `fg` with a softmax-weighted copy of known-region patches of `bg`.
+
+    Matching runs at 1/rate resolution: the keys are the ksize x ksize patches of the downsampled
+    background, L2-normalised, so the score of a query patch against a key is its cosine similarity
+    up to the query's norm (constant per query, so softmax ranks keys by cosine). Keys that overlap
+    the hole are masked out of the softmax, so the hole never copies from itself. The values are the
+    matching (2*rate) x (2*rate) full-resolution background patches, pasted back overlapping (fold)
+    and averaged, as the transposed convolution of DeepFill does.
+
+    Args:
+        fg: (N, C, H, W) features whose hole locations are to be filled (queries).
+        bg: (N, C, H, W) features to copy from (keys and values); usually the same tensor as fg.
+        mask: (N, 1, H, W) float, 1 = hole (any hole pixel inside a key patch invalidates it).
+        ksize: odd patch size used for matching.
+        rate: downsampling factor for matching (1 or even); H and W must be multiples of it.
+        softmax_scale: sharpness of the softmax over cosine similarities (DeepFill: 10).
+        chunk: queries per matrix product, to bound memory on large images.
+    Returns:
+        out: (N, C, H, W) reconstructed features; attention: (N, L, H/rate, W/rate) weights over the
+        L = (H/rate) * (W/rate) key locations (rows sum to 1 unless no key is valid, then 0).
+    """
+    n, c, h, w = bg.shape
+    if rate != 1 and rate % 2:
+        raise ValueError(f"contextual_attention: rate must be 1 or even, got {rate}")
+    if h % rate or w % rate:
+        raise ValueError(f"contextual_attention: feature size {h}x{w} is not a multiple of rate={rate}")
+    hs, ws = h // rate, w // rate
+    if rate > 1:
+        fg_s, bg_s = F.avg_pool2d(fg, rate), F.avg_pool2d(bg, rate)  # (N, C, hs, ws)
+        hole_s = F.max_pool2d(mask, rate)  # (N, 1, hs, ws), 1 if any pixel is a hole
+    else:
+        fg_s, bg_s, hole_s = fg, bg, mask
+    pad = ksize // 2
+    keys = F.unfold(bg_s, ksize, padding=pad)  # (N, C*k*k, L)
+    keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(1e-4)
+    queries = F.unfold(fg_s, ksize, padding=pad)  # (N, C*k*k, L)
+    key_hole = F.max_pool2d(hole_s, ksize, stride=1, padding=pad).flatten(1)  # (N, L)
+    key_valid = (key_hole < 0.5)[:, :, None]  # (N, L, 1)
+    if rate > 1:  # value patch i covers full-res rows [rate*i - rate/2, rate*i + 3*rate/2)
+        vk, vpad, overlap = 2 * rate, rate // 2, 4.0
+    else:
+        vk, vpad, overlap = 1, 0, 1.0
+    values = F.unfold(bg, vk, padding=vpad, stride=rate)  # (N, C*vk*vk, L)
+    outs, attns = [], []
+    for start in range(0, queries.shape[-1], chunk):
+        q = queries[:, :, start : start + chunk]  # (N, C*k*k, Lq)
+        scores = torch.bmm(keys.transpose(1, 2), q)  # (N, L, Lq)
+        scores = scores.masked_fill(~key_valid, -1e4)  # finite, so an all-hole image gives no NaN
+        attn = torch.softmax(softmax_scale * scores, dim=1) * key_valid  # (N, L, Lq)
+        outs.append(torch.bmm(values, attn))  # (N, C*vk*vk, Lq)
+        attns.append(attn)
+    cols = torch.cat(outs, dim=-1)  # (N, C*vk*vk, L)
+    out = F.fold(cols, (h, w), vk, padding=vpad, stride=rate) / overlap  # (N, C, H, W)
+    return out, torch.cat(attns, dim=-1).view(n, -1, hs, ws)
+
+
+class ContextualAttention(nn.Module):
+    """Module wrapper of `contextual_attention` with the features as both queries and keys."""
+
+    def __init__(self, ksize: int = 3, rate: int = 2, softmax_scale: float = 10.0):
+        super().__init__()
+        self.ksize, self.rate, self.softmax_scale = ksize, rate, softmax_scale
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hole = F.interpolate(mask.float(), size=x.shape[-2:], mode="area").gt(0).float()  # (N, 1, h, w)
+        # float32 even under autocast: bf16 scores (8 mantissa bits) times softmax_scale blur the
+        # ranking of close matches
+        with torch.autocast(x.device.type, enabled=False):
+            out, _ = contextual_attention(x.float(), x.float(), hole, self.ksize, self.rate, self.softmax_scale)
+        return out.to(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generator
+
+
+class DeepFill(nn.Module):
+    """Two-stage gated-conv generator with a contextual-attention branch in the refinement stage.
+
+    Args:
+        width: channels at full resolution; doubles per downsampling up to max_width.
+        n_down: stride-2 downsamplings of each encoder.
+        max_width: channel cap at the bottleneck.
+        dilations: dilation rates of the bottleneck gated convs (coarse net and refinement conv branch).
+        attention_rate: contextual attention matches at 1/attention_rate of the bottleneck resolution
+            (as DeepFill): its cost grows with the square of the pixel count, and rate 2 keeps it at
+            0.6 GMAC for a 512 px image (rate 1: 11 GMAC) with a 1/8-resolution bottleneck.
+        softmax_scale: sharpness of the attention softmax.
+        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+    """
+
+    def __init__(
+        self,
+        width: int = 8,
+        n_down: int = 3,
+        max_width: int = 64,
+        dilations: list[int] | tuple[int, ...] = (2, 4, 8),
+        attention_rate: int = 2,
+        softmax_scale: float = 10.0,
+        init_fill: str = "hybrid",
+    ):
+        super().__init__()
+        self.init_fill = check_init_fill(init_fill)
+        self.size_multiple = 2**n_down * attention_rate
+        ws = widths(width, n_down, max_width)
+        c = ws[-1]
+
+        def dilated() -> list[nn.Module]:
+            return [GatedConv(c, c, 3, dilation=d) for d in dilations] + [GatedConv(c, c)]
+
+        # coarse network: encoder, dilated bottleneck, decoder, zero-initialised residual head
+        self.coarse = nn.Sequential(encoder(input_channels(init_fill), ws), *dilated(), decoder(ws))
+        self.coarse_head = zero_init(nn.Conv2d(width, 3, 3, padding=1))
+        # refinement: a dilated-conv branch and a contextual-attention branch, merged, decoded
+        self.refine_conv = nn.Sequential(encoder(4, ws), *dilated())
+        self.refine_attn_in = nn.Sequential(encoder(4, ws), GatedConv(c, c))
+        self.attention = ContextualAttention(3, attention_rate, softmax_scale)
+        self.refine_attn_out = nn.Sequential(GatedConv(c, c), GatedConv(c, c))
+        self.refine_out = nn.Sequential(GatedConv(2 * c, c), GatedConv(c, c), decoder(ws))
+        self.refine_head = zero_init(nn.Conv2d(width, 3, 3, padding=1))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Predict the hole in two stages.
+
+        Args:
+            image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple; hole pixels are never read.
+            mask: (N, 1, H, W) float, 1 = hole.
+        Returns:
+            {"pred": (N, 3, H, W) refined prediction in [0, 1], "coarse": (N, 3, H, W) coarse
+            prediction in [0, 1]}; neither is composited.
+        """
+        check_inputs(image, mask, self.size_multiple, "deepfill")
+        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        coarse = clamp01(base + self.coarse_head(self.coarse(x)))  # (N, 3, H, W)
+        composed = mask * coarse + image * (1.0 - mask)  # (N, 3, H, W) hole pixels never enter
+        x2 = torch.cat([composed, mask], dim=1)  # (N, 4, H, W)
+        conv_branch = self.refine_conv(x2)  # (N, C, h, w)
+        attn_branch = self.refine_attn_out(self.attention(self.refine_attn_in(x2), mask))  # (N, C, h, w)
+        h = self.refine_out(torch.cat([conv_branch, attn_branch], dim=1))  # (N, width, H, W)
+        return {"pred": clamp01(composed + self.refine_head(h)), "coarse": coarse}

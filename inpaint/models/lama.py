@@ -1,0 +1,160 @@
+"""LaMa-style generator: a conv encoder, fast Fourier convolution (FFC) residual blocks, a conv decoder.
+
+After Suvorov et al. 2022 ("Resolution-robust Large Mask Inpainting with Fourier Convolutions"). Each
+FFC splits its channels into a local part (ordinary 3x3 convs) and a global part whose spectral
+transform mixes channels with a 1x1 conv in the 2-D Fourier domain (torch.fft.rfft2), so every block
+sees the whole image: the receptive field is image-wide from the first block, which is what makes
+wide holes fillable and lets a model trained on 128 px crops run on 512 px images.
+
+Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from inpaint.models.common import (
+    check_init_fill,
+    check_inputs,
+    clamp01,
+    check_norm,
+    conv_block,
+    input_channels,
+    norm_layer,
+    prepare,
+    shuffle_head,
+    unshuffle_stem,
+    up_block,
+    widths,
+)
+
+
+class FourierUnit(nn.Module):
+    """1x1 conv + norm + ReLU on the real and imaginary parts of the 2-D spectrum."""
+
+    def __init__(self, channels: int, norm: str = "group"):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1, bias=norm == "none")
+        self.norm = norm_layer(norm, 2 * channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        # the FFT runs in float32: half-precision FFTs only take power-of-two sizes
+        spec = torch.fft.rfft2(x.float(), norm="ortho")  # (N, C, H, W//2+1) complex
+        spec = torch.cat([spec.real, spec.imag], dim=1).to(x.dtype)  # (N, 2C, H, W//2+1)
+        spec = self.act(self.norm(self.conv(spec)))
+        real, imag = spec.float().chunk(2, dim=1)  # (N, C, H, W//2+1) each
+        # "ortho" keeps a texture's non-DC coefficients at the same scale at any H, W, so the 1x1
+        # conv learnt at 128 px still fits at 512 px (the DC term grows with sqrt(H * W))
+        return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
+
+
+class SpectralTransform(nn.Module):
+    """Global branch: squeeze to half width, add the Fourier unit's output, expand back."""
+
+    def __init__(self, cin: int, cout: int, norm: str = "group"):
+        super().__init__()
+        half = max(cout // 2, 1)
+        self.squeeze = nn.Sequential(nn.Conv2d(cin, half, 1, bias=norm == "none"), norm_layer(norm, half), nn.ReLU(inplace=True))
+        self.fourier = FourierUnit(half, norm)
+        self.expand = nn.Conv2d(half, cout, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.squeeze(x)  # (N, half, H, W)
+        return self.expand(x + self.fourier(x))  # (N, cout, H, W)
+
+
+class FFC(nn.Module):
+    """Fast Fourier convolution on a tensor whose first channels are local and the rest global.
+
+    local_out = conv_l2l(local) + conv_g2l(global);  global_out = conv_l2g(local) + spectral(global);
+    then norm + ReLU. The two local convs are one 3x3 conv over all channels (same sum, one larger GEMM
+    and one padding copy instead of two).
+    """
+
+    def __init__(self, channels: int, ratio_global: float, norm: str = "group"):
+        super().__init__()
+        cg = int(channels * ratio_global)
+        self.cl = channels - cg
+        if self.cl < 1 or cg < 1:
+            raise ValueError(f"ratio_global={ratio_global} leaves an empty branch of {channels} channels; use 0 < ratio < 1")
+        self.to_local = nn.Conv2d(channels, self.cl, 3, padding=1, padding_mode="reflect", bias=norm == "none")
+        self.l2g = nn.Conv2d(self.cl, cg, 3, padding=1, padding_mode="reflect", bias=False)
+        self.g2g = SpectralTransform(cg, cg, norm)
+        # one norm over both branches: BatchNorm is per channel anyway, and GroupNorm's 8 groups
+        # keep local and global channels apart when the local count is a multiple of C/8 (ratio 0.75)
+        self.norm = norm_layer(norm, channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xl, xg = x[:, : self.cl], x[:, self.cl :]  # (N, cl, H, W), (N, cg, H, W)
+        y = torch.cat([self.to_local(x), self.l2g(xl) + self.g2g(xg)], dim=1)  # (N, C, H, W)
+        return self.act(self.norm(y))
+
+
+class FFCResBlock(nn.Module):
+    """Two FFCs with a residual connection (on both branches at once)."""
+
+    def __init__(self, channels: int, ratio_global: float, norm: str = "group"):
+        super().__init__()
+        self.ffc1 = FFC(channels, ratio_global, norm)
+        self.ffc2 = FFC(channels, ratio_global, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.ffc2(self.ffc1(x))
+
+
+class LaMa(nn.Module):
+    """FFC inpainting generator; predicts a residual on top of a parameter-free initial fill.
+
+    Layout: space-to-depth stem (1/2 res), stride-2 convs to 1/2**n_down, FFC residual blocks,
+    transposed convs back to 1/2 res, sub-pixel head to full res (see common.unshuffle_stem for why
+    nothing runs at full resolution).
+
+    Args:
+        width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
+        n_down: total downsampling steps, the stem's included (size_multiple = 2**n_down).
+        max_width: channel cap (the FFC blocks run at min(width * 2**(n_down-1), max_width)).
+        n_blocks: FFC residual blocks at the bottleneck.
+        ratio_global: share of bottleneck channels in the global (Fourier) branch (LaMa: 0.75).
+        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+    """
+
+    def __init__(
+        self,
+        width: int = 48,
+        n_down: int = 3,
+        max_width: int = 192,
+        n_blocks: int = 3,
+        ratio_global: float = 0.75,
+        init_fill: str = "hybrid",
+        norm: str = "group",
+    ):
+        super().__init__()
+        self.init_fill = check_init_fill(init_fill)
+        check_norm(norm)
+        if n_down < 1:
+            raise ValueError(f"lama: n_down must be >= 1 (the stem downsamples), got {n_down}")
+        self.size_multiple = 2**n_down
+        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
+        self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
+        self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
+        self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm=norm) for i in reversed(range(n_down - 1))])
+        self.head = shuffle_head(width)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Predict the hole.
+
+        Args:
+            image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple; hole pixels are never read.
+            mask: (N, 1, H, W) float, 1 = hole.
+        Returns:
+            {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
+        """
+        check_inputs(image, mask, self.size_multiple, "lama")
+        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        h = self.blocks(self.down(self.stem(x)))  # (N, C, H/2^n, W/2^n)
+        return {"pred": clamp01(base + self.head(self.up(h)))}  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

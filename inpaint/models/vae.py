@@ -1,0 +1,157 @@
+"""Conditional VAE inpainter: one hole, several plausible fills.
+
+A spatial latent z (N, latent_channels, H/2^n, W/2^n) carries what the known region does not
+determine. In training a posterior encoder q(z | full image, mask) sees the hole, and the decoder
+reconstructs from a posterior sample; a prior network p(z | masked image, mask) is pulled towards the
+posterior by the KL term. At test time z is drawn from the prior (`sample`) or set to its mean (eval
+`forward`, deterministic).
+
+Why a learned conditional prior rather than N(0, I) (Sohn et al. 2015's CVAE; Zheng et al. 2019's
+pluralistic inpainting argue the same): with N(0, I) the KL term forces every posterior towards one
+context-free distribution, so the latent cannot say "this hole is sky" without paying for it, and
+samples from N(0, I) ignore the context; a conditional prior can put its mass where fills of this
+particular hole lie, and its mean gives a sensible deterministic fill.
+
+Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from inpaint.models.common import (
+    check_init_fill,
+    check_inputs,
+    clamp01,
+    check_norm,
+    conv_block,
+    input_channels,
+    prepare,
+    shuffle_head,
+    unshuffle_stem,
+    up_block,
+    widths,
+    zero_init,
+)
+
+LOGVAR_RANGE = (-10.0, 10.0)  # keeps exp(logvar) finite when a batch pushes the heads hard
+
+
+def gaussian_head(cin: int, latent: int) -> nn.Conv2d:
+    """3x3 conv to (mu, logvar); zero-initialised so both start as N(0, I) and the KL starts at 0."""
+    return zero_init(nn.Conv2d(cin, 2 * latent, 3, padding=1))
+
+
+class VAE(nn.Module):
+    """U-Net-like decoder over a conditioning encoder, with a spatial latent injected at the bottleneck.
+
+    Args:
+        width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
+        n_down: total downsampling steps, the space-to-depth stem's included (size_multiple =
+            2**n_down); the latent lives at 1/2**n_down.
+        max_width: channel cap.
+        latent_channels: channels of z.
+        n_mid: dilated 3x3 convs after the latent is merged (dilation 2, 4, ...).
+        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+    """
+
+    def __init__(
+        self,
+        width: int = 32,
+        n_down: int = 4,
+        max_width: int = 128,
+        latent_channels: int = 8,
+        n_mid: int = 2,
+        init_fill: str = "hybrid",
+        norm: str = "group",
+    ):
+        super().__init__()
+        self.init_fill = check_init_fill(init_fill)
+        check_norm(norm)
+        if n_down < 1:
+            raise ValueError(f"vae: n_down must be >= 1 (the stem downsamples), got {n_down}")
+        self.size_multiple = 2**n_down
+        self.latent_channels = latent_channels
+        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
+        c = ws[-1]
+        # conditioning encoder (masked image + mask + fill): feeds the prior and the decoder's skips
+        self.cond_stem = unshuffle_stem(input_channels(init_fill), width, norm)
+        self.cond_down = nn.ModuleList([conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        self.prior = gaussian_head(c, latent_channels)
+        # posterior encoder (full image + mask), half as wide: it only has to describe the hole
+        pw = widths(max(width // 2, 1), n_down - 1, max(c // 2, 1))
+        self.post = nn.Sequential(
+            unshuffle_stem(4, pw[0], norm), *[conv_block(pw[i], pw[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)]
+        )
+        self.post_head = gaussian_head(pw[-1], latent_channels)
+        # decoder: merge z at the bottleneck, then upsample with skips from the conditioning encoder
+        self.merge = conv_block(c + latent_channels, c, 3, norm=norm)
+        self.mid = nn.Sequential(*[conv_block(c, c, 3, dilation=2 ** (i + 1), norm=norm) for i in range(n_mid)])
+        self.up = nn.ModuleList(
+            [up_block(ws[i + 1] * (2 if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
+        )
+        self.head = shuffle_head(2 * width)
+
+    def _condition(self, image: torch.Tensor, mask: torch.Tensor):
+        """Conditioning features per scale, prior (mu, logvar) and base fill; never reads hole pixels."""
+        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        feats = [self.cond_stem(x)]
+        for down in self.cond_down:
+            feats.append(down(feats[-1]))
+        mu, logvar = self.prior(feats[-1]).chunk(2, dim=1)  # (N, Z, h, w) each
+        return feats, mu, logvar.clamp(*LOGVAR_RANGE), base
+
+    def _decode(self, feats: list[torch.Tensor], z: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.merge(torch.cat([feats[-1], z], dim=1)))  # (N, C, h, w)
+        for up, skip in zip(self.up, reversed(feats[:-1])):
+            h = torch.cat([up(h), skip], dim=1)  # (N, 2 c_i, 2h, 2w)
+        return clamp01(base + self.head(h))  # head: (N, 2 width, H/2, W/2) -> (N, 3, H, W)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training mode: decode a posterior sample; eval mode: decode the prior mean.
+
+        Args:
+            image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple. Only the training
+                posterior reads hole pixels; the prior, the decoder's conditioning and eval never do.
+            mask: (N, 1, H, W) float, 1 = hole.
+        Returns:
+            {"pred": (N, 3, H, W) raw prediction in [0, 1] (not composited), "prior_mu", "prior_logvar":
+            (N, Z, h, w), and in training mode the posterior's "mu", "logvar": (N, Z, h, w)}.
+        """
+        check_inputs(image, mask, self.size_multiple, "vae")
+        feats, prior_mu, prior_logvar, base = self._condition(image, mask)
+        out = {"prior_mu": prior_mu, "prior_logvar": prior_logvar}
+        if self.training:
+            mu, logvar = self.post_head(self.post(torch.cat([image, mask], dim=1))).chunk(2, dim=1)
+            logvar = logvar.clamp(*LOGVAR_RANGE)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation
+            out.update(mu=mu, logvar=logvar)
+        else:
+            z = prior_mu
+        out["pred"] = self._decode(feats, z, base)
+        return out
+
+    def sample(self, image: torch.Tensor, mask: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n fills from the prior; the conditioning runs once, the decoder n times.
+
+        Args:
+            image: (N, 3, H, W) float in [0, 1]; hole pixels are never read.
+            mask: (N, 1, H, W) float, 1 = hole.
+            n: number of fills per image.
+            generator: torch.Generator on the model's device, for reproducible draws.
+        Returns:
+            (n, N, 3, H, W) fills, composited (`mask * pred + (1 - mask) * image`, idempotent, so
+            compositing again is harmless).
+        """
+        check_inputs(image, mask, self.size_multiple, "vae")
+        if n < 1:
+            raise ValueError(f"vae.sample: n must be >= 1, got {n}")
+        feats, mu, logvar, base = self._condition(image, mask)
+        std = torch.exp(0.5 * logvar)
+        fills = []
+        for _ in range(n):
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            pred = self._decode(feats, mu + std * eps, base)
+            fills.append(mask * pred + (1.0 - mask) * image)
+        return torch.stack(fills)  # (n, N, 3, H, W)

@@ -1,0 +1,532 @@
+"""Generators, discriminator, contextual attention, FFC and the initial fill, on tiny seeded inputs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+from inpaint.models import (
+    DISCRIMINATORS,
+    GENERATORS,
+    build_discriminator,
+    build_generator,
+    count_parameters,
+    fill_holes,
+    pad_to_multiple,
+    pyramid_fill,
+)
+from inpaint.models.common import initial_fills, input_channels, nearest_fill, nearest_known, prepare
+from inpaint.models.deepfill import contextual_attention
+from inpaint.models.lama import FFCResBlock, FourierUnit
+
+# tiny sizes per registry entry; an entry missing here is tested with its defaults
+TINY = {
+    "deepfill": dict(width=4, n_down=2, max_width=8, dilations=[2], attention_rate=2),
+    "lama": dict(width=8, n_down=2, max_width=16, n_blocks=1),
+    "autoencoder": dict(width=4, n_down=3, max_width=8, n_mid=1),
+    "vae": dict(width=4, n_down=3, max_width=8, latent_channels=2, n_mid=1),
+}
+NAMES = sorted(GENERATORS)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared, busy machine OpenMP threads that
+    spin-wait for a core make these tests 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(name: str, **overrides) -> nn.Module:
+    torch.manual_seed(0)
+    return build_generator(name, **{**TINY.get(name, {}), **overrides})
+
+
+def batch(size: int = 32, n: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images of vertical stripes (period 8 px, random colours) and a centred box hole of a quarter.
+
+    The stripes are what a smooth fill cannot reproduce, so a model that learns shows it.
+    """
+    g = torch.Generator().manual_seed(seed)
+    stripes = 0.5 + 0.4 * torch.sin(torch.arange(size) * (2 * torch.pi / 8))  # (W,)
+    colour = 0.5 + 0.5 * torch.rand(n, 3, 1, 1, generator=g)
+    image = (colour * stripes.expand(size, size)).clamp(0, 1)  # (N, 3, H, W)
+    mask = torch.zeros(n, 1, size, size)
+    mask[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
+    return image.contiguous(), mask
+
+
+def randomise_heads(model: nn.Module) -> None:
+    """Give the zero-initialised residual heads random weights, so the network's output matters."""
+    torch.manual_seed(1)
+    for name, module in model.named_modules():
+        if "head" in name and isinstance(module, nn.Conv2d):
+            nn.init.normal_(module.weight, std=0.05)
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+# ---------------------------------------------------------------------------------------------
+# Registries and builders
+
+
+def test_registries_hold_the_interface_names():
+    assert set(GENERATORS) == {"deepfill", "lama", "autoencoder", "vae"}
+    assert set(DISCRIMINATORS) == {"patchgan"}
+
+
+def test_unknown_names_raise_listing_known():
+    with pytest.raises(ValueError, match="lama"):
+        build_generator("nope")
+    with pytest.raises(ValueError, match="patchgan"):
+        build_discriminator("nope")
+
+
+def test_bad_kwargs_raise_value_error():
+    with pytest.raises(ValueError, match="lama"):
+        build_generator("lama", widht=3)
+    with pytest.raises(ValueError, match="init_fill"):
+        build_generator("lama", init_fill="telea")
+    with pytest.raises(ValueError, match="norm"):
+        build_generator("autoencoder", norm="layer")
+
+
+@pytest.mark.parametrize("name", ["deepfill", "lama"])
+def test_default_gan_generators_have_1_to_3_million_parameters(name):
+    assert 1_000_000 <= count_parameters(build_generator(name)) <= 3_000_000
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "vae"])
+def test_default_other_generators_are_cpu_sized(name):
+    assert 300_000 <= count_parameters(build_generator(name)) <= 5_000_000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_rebuild_from_json_kwargs_is_identical(name):
+    kwargs = json.loads(json.dumps(TINY.get(name, {})))  # what a checkpoint stores
+    model = build_generator(name, **kwargs)
+    randomise_heads(model)
+    rebuilt = build_generator(name, **kwargs)
+    rebuilt.load_state_dict(model.state_dict())
+    image, mask = batch()
+    model.eval(), rebuilt.eval()
+    with torch.no_grad():
+        assert torch.equal(model(image, mask)["pred"], rebuilt(image, mask)["pred"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Generator behaviour
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("training", [True, False])
+def test_forward_shape_range_and_extras(name, training):
+    model = tiny(name).train(training)
+    randomise_heads(model)
+    image, mask = batch()
+    out = model(image, mask)
+    assert out["pred"].shape == image.shape
+    assert torch.isfinite(out["pred"]).all()
+    assert out["pred"].min() >= 0 and out["pred"].max() <= 1
+    if name == "deepfill":
+        assert out["coarse"].shape == image.shape
+    if name == "vae":
+        assert out["prior_mu"].shape == out["prior_logvar"].shape
+        assert ("mu" in out) == training
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_size_multiple_is_honoured(name):
+    model = tiny(name).eval()
+    m = model.size_multiple
+    assert isinstance(m, int) and m >= 1
+    image, mask = batch(size=4 * m)
+    with torch.no_grad():
+        model(image, mask)  # a multiple works
+        with pytest.raises(ValueError, match="multiples of"):
+            model(image[..., :-1], mask[..., :-1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_untrained_model_returns_its_initial_fill(name):
+    # zero-initialised last layer: the network starts exactly at the parameter-free fill
+    model = tiny(name).eval()
+    image, mask = batch()
+    with torch.no_grad():
+        pred = model(image, mask)["pred"]
+    torch.testing.assert_close(pred, initial_fills(image * (1 - mask), mask, "hybrid")[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hole_pixels_are_never_read(name):
+    model = tiny(name).eval()
+    randomise_heads(model)
+    image, mask = batch()
+    scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        torch.testing.assert_close(model(image, mask)["pred"], model(scrambled, mask)["pred"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_the_first_layer(name):
+    model = tiny(name).train()
+    image, mask = batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):  # step 1 moves the zero-initialised head; step 2's gradient reaches the stem
+        opt.zero_grad()
+        (model(image, mask)["pred"] - image).abs().mul(mask).mean().backward()
+        opt.step()
+    grad = first_conv(model).weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("hole", [0.0, 1.0])
+def test_hole_free_and_all_hole_masks(name, hole):
+    model = tiny(name).eval()
+    randomise_heads(model)
+    image, _ = batch()
+    mask = torch.full_like(image[:, :1], hole)
+    with torch.no_grad():
+        pred = model(image, mask)["pred"]
+    assert torch.isfinite(pred).all()
+    composite = mask * pred + (1 - mask) * image
+    if hole == 0.0:
+        assert torch.equal(composite, image)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_overfits_a_single_batch(name):
+    model = tiny(name).train()
+    image, mask = batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = (model(image, mask)["pred"] - image).abs().mul(mask).sum() / mask.sum()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses[::8]
+
+
+@pytest.mark.parametrize("name", ["lama", "autoencoder", "vae"])
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_every_norm_builds_trains_and_runs(name, norm):
+    model = tiny(name, norm=norm).train()
+    randomise_heads(model)
+    image, mask = batch()
+    model(image, mask)["pred"].mean().backward()
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(image, mask)["pred"]).all()
+
+
+@pytest.mark.parametrize("name", ["deepfill", "lama", "autoencoder"])
+def test_default_models_compute_the_same_in_train_and_eval_mode(name):
+    # no running statistics: what validation and inference see is what training optimised
+    model = tiny(name)
+    randomise_heads(model)
+    image, mask = batch()
+    with torch.no_grad():
+        torch.testing.assert_close(model.train()(image, mask)["pred"], model.eval()(image, mask)["pred"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_gives_the_same_output(name):
+    model = tiny(name).eval()
+    randomise_heads(model)
+    image, mask = batch()
+    with torch.no_grad():
+        ref = model(image, mask)["pred"]
+        model = model.to(memory_format=torch.channels_last)
+        out = model(image.contiguous(memory_format=torch.channels_last), mask.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out["pred"], ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_and_backward_under_bf16_autocast(name):
+    # the training loop runs generators under autocast on CUDA; CPU autocast exercises the same casts
+    model = tiny(name).train()
+    randomise_heads(model)
+    image, mask = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pred = model(image, mask)["pred"]
+    pred.float().mean().backward()
+    assert torch.isfinite(pred.float()).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_fill_holes_pads_any_size_and_composites():
+    model = tiny("lama").eval()
+    randomise_heads(model)
+    image, mask = batch(size=32)
+    image, mask = image[..., :30, :27], mask[..., :30, :27]
+    out = fill_holes(model, image, mask)
+    assert out.shape == image.shape
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+
+
+def test_pad_to_multiple_keeps_hole_pixels_out_of_the_padding():
+    image = torch.rand(1, 3, 6, 5)
+    mask = torch.zeros(1, 1, 6, 5)
+    mask[..., -1, :] = 1  # bottom row is a hole
+    padded_image, padded_mask = pad_to_multiple(image, mask, 4)
+    assert padded_image.shape[-2:] == (8, 8) and padded_mask.shape[-2:] == (8, 8)
+    # every padded pixel whose value came from a hole pixel is itself a hole
+    hole_values = image[0, :, -1, :]
+    for r in range(6, 8):
+        for c in range(8):
+            if any(torch.equal(padded_image[0, :, r, c], hole_values[:, k]) for k in range(5)):
+                assert padded_mask[0, 0, r, c] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE sampling
+
+
+def test_vae_samples_are_diverse_composited_and_reproducible():
+    model = tiny("vae").eval()
+    randomise_heads(model)
+    image, mask = batch()
+    with torch.no_grad():
+        a = model.sample(image, mask, 3, generator=torch.Generator().manual_seed(5))
+        b = model.sample(image, mask, 3, generator=torch.Generator().manual_seed(5))
+        det1, det2 = model(image, mask)["pred"], model(image, mask)["pred"]
+    assert a.shape == (3, *image.shape)
+    assert torch.equal(a, b)  # same seed, same fills
+    assert (a[0] - a[1]).abs().mul(mask).sum() > 0  # different draws, different holes
+    assert torch.equal(a[1] * (1 - mask), (image * (1 - mask)).expand_as(a[1]))  # known region kept
+    assert torch.equal(det1, det2)  # eval forward uses the prior mean
+
+
+def test_vae_prior_starts_at_standard_normal_and_kl_at_zero():
+    model = tiny("vae").train()
+    image, mask = batch()
+    out = model(image, mask)
+    for key in ("mu", "logvar", "prior_mu", "prior_logvar"):
+        assert torch.equal(out[key], torch.zeros_like(out[key]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Contextual attention
+
+
+def test_contextual_attention_copies_the_matching_known_patch():
+    torch.manual_seed(0)
+    bg = torch.randn(1, 8, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 0:8, 0:8] = 1  # hole in the top-left quadrant
+    fg = bg.clone()
+    fg[..., 0:8, 0:8] = bg[..., 8:16, 6:14]  # the hole's features equal the known block at (8, 6)
+    out, attn = contextual_attention(fg, bg, mask, ksize=3, rate=2, softmax_scale=100.0)
+    # interior query (1, 1) at 1/2 res (full-res pixels 2-3) must pick key (1 + 4, 1 + 3)
+    assert attn[0, :, 1, 1].argmax().item() == (1 + 4) * 8 + (1 + 3)
+    # full-res pixels 3-4 are pasted only from interior queries (1..2 at 1/2 res, whose 3x3 patches
+    # lie inside the copied block), so they are the known block's features shifted by (8, 6)
+    torch.testing.assert_close(out[..., 3:5, 3:5], bg[..., 11:13, 9:11], atol=1e-3, rtol=1e-3)
+
+
+def test_contextual_attention_never_copies_from_the_hole():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 16, 16)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    _, attn = contextual_attention(x, x, mask, rate=2)
+    hole_keys = torch.nn.functional.max_pool2d(
+        torch.nn.functional.max_pool2d(mask, 2), 3, stride=1, padding=1
+    ).flatten(1).bool()  # (N, L) keys touching the hole
+    assert attn[hole_keys[:, :, None, None].expand_as(attn)].abs().max() == 0
+    torch.testing.assert_close(attn.sum(1), torch.ones(2, 8, 8))
+
+
+def test_contextual_attention_all_hole_is_finite():
+    x = torch.randn(1, 4, 8, 8)
+    out, attn = contextual_attention(x, x, torch.ones(1, 1, 8, 8), rate=1)
+    assert torch.isfinite(out).all() and attn.abs().sum() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# FFC (LaMa)
+
+
+def test_fourier_unit_runs_at_a_resolution_other_than_training():
+    torch.manual_seed(0)
+    fu = FourierUnit(4)
+    for size in [(16, 16), (24, 20), (9, 13)]:
+        out = fu(torch.randn(2, 4, *size))
+        assert out.shape == (2, 4, *size) and torch.isfinite(out).all()
+
+
+def test_lama_trained_at_32_runs_at_48():
+    model = tiny("lama").train()
+    image, mask = batch(size=32)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        (model(image, mask)["pred"] - image).abs().mean().backward()
+        opt.step()
+    model.eval()
+    big_image, big_mask = batch(size=48)
+    with torch.no_grad():
+        pred = model(big_image, big_mask)["pred"]
+    assert pred.shape == (2, 3, 48, 48) and torch.isfinite(pred).all()
+
+
+def test_ffc_block_sees_the_whole_image():
+    # two 3x3 local convs reach 2 pixels; only the spectral branch links opposite corners
+    torch.manual_seed(0)
+    block = FFCResBlock(8, 0.5).eval()
+    x = torch.randn(1, 8, 16, 16)
+    x2 = x.clone()
+    x2[:, 4:, 0, 0] += 5.0  # perturb the global channels at one corner
+    with torch.no_grad():
+        y, y2 = block(x), block(x2)
+    assert (y2[:, :4, 8:, 8:] - y[:, :4, 8:, 8:]).abs().max() > 1e-4  # local outputs far away react
+
+
+# ---------------------------------------------------------------------------------------------
+# Initial fill
+
+
+@pytest.mark.parametrize("size", [(32, 32), (17, 23), (1, 1), (5, 3), (2, 64)])
+def test_pyramid_fill_keeps_known_pixels_and_fills_a_constant_exactly(size):
+    g = torch.Generator().manual_seed(0)
+    mask = (torch.rand(2, 1, *size, generator=g) > 0.5).float()
+    mask[0, 0, 0, 0] = 0  # at least one known pixel
+    image = torch.rand(2, 3, *size, generator=g)
+    out = pyramid_fill(image, mask)
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    const = torch.full((2, 3, *size), 0.3)
+    torch.testing.assert_close(pyramid_fill(const, mask)[:1], const[:1], atol=1e-6, rtol=0)
+
+
+def test_pyramid_fill_stays_within_the_known_range_and_never_reads_holes():
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, 40, 36, generator=g) * 0.5 + 0.25
+    mask = torch.zeros(1, 1, 40, 36)
+    mask[..., 5:30, 8:33] = 1
+    out = pyramid_fill(image, mask)
+    known = image[(1 - mask).bool().expand_as(image)]
+    assert out.min() >= known.min() - 1e-6 and out.max() <= known.max() + 1e-6  # convex combinations only
+    scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
+    assert torch.equal(pyramid_fill(scrambled, mask), out)
+
+
+def test_pyramid_fill_interpolates_between_the_hole_sides():
+    # left half black, right half white, a vertical hole band in the middle: the fill must ramp
+    image = torch.zeros(1, 1, 16, 32)
+    image[..., 16:] = 1.0
+    mask = torch.zeros(1, 1, 16, 32)
+    mask[..., 12:20] = 1.0
+    row = pyramid_fill(image, mask)[0, 0, 8, 12:20]
+    assert row[0] < 0.5 < row[-1]
+    assert (row[1:] >= row[:-1] - 1e-6).all()  # monotone across the band
+
+
+def test_pyramid_fill_edge_cases():
+    image = torch.rand(1, 3, 9, 7)
+    assert torch.equal(pyramid_fill(image, torch.zeros(1, 1, 9, 7)), image)
+    torch.testing.assert_close(pyramid_fill(image, torch.ones(1, 1, 9, 7)), torch.full_like(image, 0.5))
+
+
+@pytest.mark.parametrize("kind", ["hybrid", "pyramid", "nearest", "none"])
+def test_prepare_builds_masked_input_with_fills(kind):
+    image, mask = batch()
+    x, base = prepare(image, mask, kind)
+    assert x.shape == (2, input_channels(kind), 32, 32)
+    assert torch.equal(x[:, :3], image * (1 - mask)) and torch.equal(x[:, 3:4], mask)
+    assert torch.equal(base * (1 - mask), image * (1 - mask))
+    if kind == "none":
+        assert torch.equal(base * mask, (0.5 * mask).expand_as(base))
+
+
+# ---------------------------------------------------------------------------------------------
+# Nearest-known-pixel fill (jump flooding)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (17, 23), (1, 1), (5, 3), (2, 64), (64, 48)])
+def test_nearest_known_finds_a_known_pixel_at_near_minimal_distance(size):
+    from scipy import ndimage
+
+    g = torch.Generator().manual_seed(0)
+    mask = (torch.rand(2, 1, *size, generator=g) > 0.3).float()
+    mask[:, :, size[0] // 4 : 3 * size[0] // 4 + 1, size[1] // 4 : 3 * size[1] // 4 + 1] = 1  # a big hole too
+    mask[:, 0, 0, 0] = 0  # at least one known pixel
+    seeds = nearest_known(mask).long()  # (N, 2, H, W)
+    for b in range(2):
+        sy, sx = seeds[b, 0], seeds[b, 1]
+        assert (mask[b, 0][sy, sx] == 0).all()  # every seed is a known pixel
+        ys, xs = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]), indexing="ij")
+        found = ((sy - ys) ** 2 + (sx - xs) ** 2).float().sqrt()
+        exact = torch.from_numpy(ndimage.distance_transform_edt(mask[b, 0].numpy() > 0)).float()
+        assert (found <= exact + 1.5).all()  # jump flooding is approximate, but only just
+        assert (found <= exact + 1e-4).float().mean() > 0.85
+
+
+def test_nearest_fill_copies_known_colours_and_keeps_known_pixels():
+    g = torch.Generator().manual_seed(2)
+    image = torch.rand(1, 3, 20, 24, generator=g)
+    mask = torch.zeros(1, 1, 20, 24)
+    mask[..., 4:15, 6:20] = 1
+    out = nearest_fill(image, mask)
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    known = image[0].permute(1, 2, 0)[mask[0, 0] == 0]  # (K, 3)
+    filled = out[0].permute(1, 2, 0)[mask[0, 0] == 1]  # (M, 3)
+    dists = torch.cdist(filled, known, compute_mode="donot_use_mm_for_euclid_dist")
+    assert (dists.min(dim=1).values == 0).all()  # each is exactly some known colour
+    # the pixel just inside the hole's left edge takes the colour just outside it
+    torch.testing.assert_close(out[0, :, 9, 6], image[0, :, 9, 5])
+    scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
+    assert torch.equal(nearest_fill(scrambled, mask), out)
+
+
+def test_nearest_fill_edge_cases():
+    image = torch.rand(1, 3, 9, 7)
+    assert torch.equal(nearest_fill(image, torch.zeros(1, 1, 9, 7)), image)
+    torch.testing.assert_close(nearest_fill(image, torch.ones(1, 1, 9, 7)), torch.full_like(image, 0.5))
+    mask = (torch.rand(1, 1, 9, 7) > 0.5).float()
+    mask[..., 0, 0] = 0
+    const = torch.full((1, 3, 9, 7), 0.7)
+    assert torch.equal(nearest_fill(const, mask), const)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discriminator
+
+
+@pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
+def test_discriminator_logits_and_two_forwards_before_backward(name):
+    torch.manual_seed(0)
+    disc = build_discriminator(name, width=4, depth=3, max_width=8)
+    image, mask = batch(size=32)
+    fake = image.flip(-1)
+    real_logits, fake_logits = disc(image, mask), disc(fake, mask)
+    assert real_logits.shape == (2, 1, 4, 4)
+    (torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()).backward()  # spectral norm twice
+    assert all(p.grad is not None for p in disc.parameters())
+    logits, feats = disc.forward_with_features(image, mask)
+    assert logits.shape == real_logits.shape and [f.shape[1] for f in feats] == [4, 8, 8]
+
+
+def test_discriminator_spectral_norm_bounds_each_layer():
+    torch.manual_seed(0)
+    disc = build_discriminator("patchgan", width=4, depth=2, max_width=8).train()
+    image, mask = batch(size=16)
+    for _ in range(30):  # power iterations converge during forwards
+        disc(image, mask)
+    for layer in list(disc.layers) + [disc.head]:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma < 1.05
+
+
+def test_default_discriminator_gives_patch_logits_at_128():
+    disc = build_discriminator("patchgan")
+    with torch.no_grad():
+        logits = disc(torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128))
+    assert logits.shape == (1, 1, 4, 4)
