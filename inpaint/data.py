@@ -116,3 +116,20 @@ def load_pairs(pairs: pd.DataFrame, mask_dir: str, size: int) -> tuple[np.ndarra
     images = np.stack([load_crop(r.path, r.crop_x, r.crop_y, r.crop_size, size) for r in pairs.itertuples()])
     masks = np.stack([read_mask(f"{mask_dir}/{r.mask_file}", size=(size, size)) for r in pairs.itertuples()])
     return images, masks
+
+
+def make_val_set(paths: list[str], size: int, mask_mix: MaskMix, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed validation set: `n` seeded crops of the val photos, each with its own mask (1 = hole)."""
+    from inpaint.split import crop_box
+
+    if not paths:
+        raise ValueError("the validation split is empty; set split.val to at least 1")
+    rng = np.random.default_rng([seed, 1])
+    images, masks = [], []
+    for i in range(n):
+        photo = fit_short_side(read_rgb8(paths[i % len(paths)]), size)
+        x, y, side = crop_box(rng, photo.shape[1], photo.shape[0], 0.3)
+        crop = cv2.resize(photo[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA)
+        images.append(crop.astype(np.float32) / 255.0)
+        masks.append(mask_mix(rng, size).astype(np.float32))
+    return np.stack(images), np.stack(masks)

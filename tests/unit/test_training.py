@@ -1,0 +1,186 @@
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from testkit import save_photo
+
+from inpaint import losses, training
+from inpaint.training import TrainingDiverged, generator_from_checkpoint, load_checkpoint, save_checkpoint, train
+
+CFG = {
+    "model": "autoencoder", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1},
+    "discriminator": {"name": "patchgan", "kwargs": {"width": 8, "depth": 2, "kernel": 3}},
+    "image_size": 32, "seed": 0, "batch_size": 2, "max_steps": 6, "max_minutes": 10, "workers": 0,
+    "lr_g": 1e-3, "lr_d": 1e-3, "betas": [0.5, 0.99], "ema_decay": 0.99, "log_every": 1, "val_every": 3,
+    "ckpt_every": 2, "best_metric": "hole_l1", "best_higher": False, "device": "cpu",
+    "masks": {"kinds": {"thick": 1, "box": 1}, "min_ratio": 0.05, "max_ratio": 0.6},
+    "augment": {"min_scale": 0.3, "color": 0.1},
+    "loss": {"l1_hole": 1.0, "l1_valid": 0.5, "perceptual": 0.0, "style": 0.0, "vgg_layers": ["relu1_2"],
+             "adv": 0.1, "adv_kind": "hinge", "kl": 0.0, "r1": 0.0},
+}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    paths = [str(save_photo(tmp_path / f"p{i}.png", size=(48, 40), seed=i)) for i in range(3)]
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 3)).astype(np.float32)
+    masks = np.zeros((2, 32, 32), np.float32)
+    masks[:, 8:20, 8:20] = 1
+    return paths, images, masks
+
+
+def _validate(pred, target, mask):
+    return {"hole_l1": float(((pred - target).abs() * mask).sum() / mask.sum() / 3)}
+
+
+def _run(cfg, setup, out, **kw):
+    paths, images, masks = setup
+    return train(cfg, paths, images, masks, out, out / "logs", validate=kw.pop("validate", _validate), **kw)
+
+
+def test_training_writes_checkpoints_logs_and_rebuildable_best(setup, tmp_path):
+    summary = _run(CFG, setup, tmp_path / "run")
+    assert summary["steps"] == 6 and summary["stopped_by"] == "steps"
+    for f in ["run/last.pt", "run/best.pt", "run/logs/log.csv", "run/logs/val.csv"]:
+        assert (tmp_path / f).exists(), f
+    log = (tmp_path / "run/logs/log.csv").read_text().splitlines()
+    assert log[0].startswith("step,minutes") and len(log) == 7 and "d_loss" in log[0] and "l1_hole" in log[0]
+    model, ckpt = generator_from_checkpoint(tmp_path / "run/best.pt")
+    assert ckpt["arch"] == "autoencoder" and ckpt["kwargs"] == CFG["kwargs"] and not model.training
+    x = torch.rand(1, 3, 32, 32)
+    assert model(x, torch.zeros(1, 1, 32, 32))["pred"].shape == (1, 3, 32, 32)
+
+
+def test_checkpoint_round_trip_is_weights_only(tmp_path):
+    payload = {"arch": "x", "state": {"w": torch.arange(3.0)}, "step": 4, "log": [{"a": 1.5}]}
+    save_checkpoint(tmp_path / "c.pt", payload)
+    back = load_checkpoint(tmp_path / "c.pt")
+    assert back["step"] == 4 and torch.equal(back["state"]["w"], torch.arange(3.0)) and back["log"] == [{"a": 1.5}]
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a readable inpaint checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    (tmp_path / "trunc.pt").write_bytes((tmp_path / "c.pt").read_bytes()[:50])
+    with pytest.raises(ValueError, match="not a readable"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    save_checkpoint(tmp_path / "nogen.pt", {"step": 1})
+    with pytest.raises(ValueError, match="lacks 'arch'"):
+        generator_from_checkpoint(tmp_path / "nogen.pt")
+
+
+def _states(path):
+    ckpt = load_checkpoint(path)
+    return ckpt["gen"], ckpt["ema"], ckpt["disc"], ckpt["step"]
+
+
+def _assert_same(a, b):
+    for sa, sb in zip(a[:3], b[:3]):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), k
+    assert a[3] == b[3]
+
+
+def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
+    _run(CFG, setup, tmp_path / "full")
+    calls = {"n": 0}
+
+    def dies_on_second_validation(pred, target, mask):
+        calls["n"] += 1
+        if calls["n"] == 2:  # step 6, before its checkpoint: the last one on disk is step 4
+            raise KeyboardInterrupt
+        return _validate(pred, target, mask)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(CFG, setup, tmp_path / "cut", validate=dies_on_second_validation)
+    assert load_checkpoint(tmp_path / "cut/last.pt")["step"] == 4
+    summary = _run(CFG, setup, tmp_path / "cut")
+    assert summary["steps"] == 6
+    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "cut/last.pt"))
+    assert (tmp_path / "full/logs/log.csv").read_text() .count("\n") == (tmp_path / "cut/logs/log.csv").read_text().count("\n")
+
+
+CHILD = """
+import json, sys
+import numpy as np, torch
+from inpaint.training import train
+cfg, paths, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+data = np.load(sys.argv[4])
+torch.set_num_threads(1)
+validate = lambda p, t, m: {"hole_l1": float(((p - t).abs() * m).sum() / m.sum() / 3)}
+train(cfg, paths, data["images"], data["masks"], out, out + "/logs", validate=validate)
+"""
+
+
+def test_sigkill_at_any_moment_then_rerun_ends_like_an_uninterrupted_run(setup, tmp_path):
+    cfg = copy.deepcopy(CFG)
+    cfg.update(max_steps=40, ckpt_every=1)
+    torch.set_num_threads(1)
+    _run(cfg, setup, tmp_path / "full")
+    paths, images, masks = setup
+    np.savez(tmp_path / "val.npz", images=images, masks=masks)
+    args = [sys.executable, "-c", CHILD, json.dumps(cfg), json.dumps(paths), str(tmp_path / "killed"), str(tmp_path / "val.npz")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (tmp_path / "killed/last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere mid-run, possibly mid-write
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    step = load_checkpoint(tmp_path / "killed/last.pt")["step"]
+    assert 1 <= step < 40
+    _run(cfg, setup, tmp_path / "killed")
+    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "killed/last.pt"))
+    assert not [p for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp.pt")]
+
+
+def test_changed_params_start_from_scratch(setup, tmp_path):
+    _run(CFG, setup, tmp_path / "run")
+    cfg = copy.deepcopy(CFG)
+    cfg["lr_g"] = 5e-4
+    summary = _run(cfg, setup, tmp_path / "run")
+    assert summary["steps"] == 6
+    assert load_checkpoint(tmp_path / "run/last.pt")["fingerprint"] != ""
+
+
+def test_nan_loss_stops_with_step_and_loss_name_keeping_last_good_checkpoint(setup, tmp_path, monkeypatch):
+    real = losses.l1_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kw):
+        calls["n"] += 1
+        value, logs = real(*args, **kw)
+        if calls["n"] == 5:
+            return value * float("nan"), {**logs, "l1_hole": float("nan")}
+        return value, logs
+
+    monkeypatch.setattr(losses, "l1_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 4: loss l1_hole is nan.*last good checkpoint"):
+        _run(CFG, setup, tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run/last.pt")["step"] == 4
+
+
+def test_time_budget_stops_early(setup, tmp_path):
+    cfg = copy.deepcopy(CFG)
+    cfg.update(max_steps=1000, max_minutes=0.0)
+    summary = _run(cfg, setup, tmp_path / "run")
+    assert summary["stopped_by"] == "minutes" and summary["steps"] == 0
+    assert (tmp_path / "run/best.pt").exists()
+
+
+def test_pick_device():
+    assert training.pick_device("cpu").type == "cpu"
+    assert training.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
