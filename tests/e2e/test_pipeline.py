@@ -18,6 +18,9 @@ TOY = {
     "base": {"image_size": 32},
     "masks": {"per_kind": 4},
     "split": {"pairs_per_cell": 1},
+    "train": {"common": {"max_steps": 4, "batch_size": 2, "log_every": 1, "val_every": 2, "ckpt_every": 2,
+                         "val_size": 2, "workers": 0, "device": "cpu"}},
+    "evaluate": {"bootstrap": 50, "samples": 2, "device": "cpu"},
 }
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +61,7 @@ def project(tmp_path_factory):
 
 def test_repro_produces_every_output(project):
     dst, first = project
+    params = yaml.safe_load((dst / "params.yaml").read_text())
     manifest = pd.read_csv(dst / "data/prepared/manifest.csv")
     masks = pd.read_csv(dst / "data/masks/masks.csv")
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
@@ -65,6 +69,32 @@ def test_repro_produces_every_output(project):
     assert (dst / "dvc.lock").exists()
     train = pd.read_csv(dst / "data/split/train.csv")
     assert not set(train.id) & set(pairs.image_id)
+    for model in params["train"]["models"]:
+        assert (dst / "models" / model / "best.pt").exists() and (dst / "logs" / model / "val.csv").exists()
+        assert len(pd.read_csv(dst / "logs" / model / "log.csv")) == 4
+
+
+def test_reports_are_complete_and_well_formed(project):
+    dst, _ = project
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    methods, metrics = params["evaluate"]["methods"], params["evaluate"]["metrics"]
+    pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
+    per_image = pd.read_csv(dst / "reports/per_image.csv")
+    assert list(per_image.columns) == ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
+    assert len(per_image) == len(pairs) * len(methods) * len(metrics)
+    report = json.loads((dst / "reports/metrics.json").read_text())
+    assert sorted(report) == sorted(methods)
+    for method in methods:
+        assert sorted(report[method]) == sorted(metrics)
+        groups = report[method]["lpips"]
+        assert "all" in groups and set(pairs.mask_kind) <= set(groups) and set(pairs.bucket) <= set(groups)
+    summary = (dst / "reports/summary.md").read_text()
+    assert all(m in summary for m in methods)
+    for kind in set(pairs.mask_kind):
+        assert (dst / "reports/grids" / f"{kind}.png").exists()
+    assert (dst / "reports/grids/vae_samples.png").exists()
+    for m in metrics:
+        assert (dst / "reports/plots" / f"{m}.png").exists() and (dst / "reports/plots" / f"{m}.csv").exists()
 
 
 def test_second_repro_does_nothing(project):
@@ -82,13 +112,27 @@ def test_changing_masks_params_reruns_only_masks_and_downstream(project):
     text = out.stdout + out.stderr
     assert "Stage 'data' didn't change, skipping" in text
     assert "Running stage 'masks'" in text and "Running stage 'split'" in text
+    assert "Stage 'train@lama' didn't change, skipping" in text  # the photo split did not change
+    assert "Running stage 'evaluate'" in text
     assert len(pd.read_csv(dst / "data/masks/masks.csv")) == 5 * 7
 
 
-def test_experiments_are_compared_by_params(project):
+def test_changing_one_models_params_retrains_only_that_model(project):
     dst, _ = project
-    run(["dvc", "exp", "run", "-S", "split.pairs_per_cell=2", "-n", "pairs2"], dst)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["train"]["vae"]["loss"]["kl"] = 0.02
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    text = "".join(run(["dvc", "repro"], dst).stdout)
+    assert "Running stage 'train@vae'" in text and "Running stage 'evaluate'" in text
+    assert "Running stage 'train@lama'" not in text and "Running stage 'train@deepfill'" not in text
+
+
+def test_experiments_are_compared_by_params_and_metrics(project):
+    dst, _ = project
+    run(["dvc", "exp", "run", "-S", "evaluate.bootstrap=60", "-n", "boot60"], dst)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], dst).stdout)
-    exps = [e for rev in shown for e in (rev.get("experiments") or [])]
-    names = {e["name"]: e["revs"][0]["data"]["params"]["params.yaml"]["data"]["split"]["pairs_per_cell"] for e in exps}
-    assert names.get("pairs2") == 2
+    exps = {e["name"]: e["revs"][0]["data"] for rev in shown for e in (rev.get("experiments") or [])}
+    data = exps["boot60"]
+    assert data["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"] == 60
+    metrics = data["metrics"]["reports/metrics.json"]["data"]
+    assert 0 <= metrics["telea"]["lpips"]["all"] <= 1
