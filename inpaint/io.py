@@ -119,6 +119,14 @@ def atomic_path(path: str | Path):
             os.unlink(tmp)
 
 
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temporary files that `atomic_path` left behind when its process was killed."""
+    stale = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def write_png(path: str | Path, image: np.ndarray) -> None:
     """Atomically write a float [0, 1] or uint8 image/mask (H, W) or (H, W, 3) as PNG."""
     a = image if image.dtype == np.uint8 else to_uint8(image)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from inpaint import losses
 from inpaint.data import MaskMix, StepSampler, TrainSet
-from inpaint.io import atomic_path, write_csv
+from inpaint.io import atomic_path, remove_stale_temps, write_csv
 from inpaint.models import build_discriminator, build_generator, fill_holes
 
 CHECKPOINT_FORMAT = 1
@@ -146,6 +146,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # a run killed mid-write leaves its temporary file; last.pt itself is whole
     device = pick_device(cfg["device"])
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

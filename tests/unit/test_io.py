@@ -3,7 +3,8 @@ import pytest
 from testkit import bomb_png, save_photo
 from PIL import Image
 
-from inpaint.io import ImageError, atomic_dir, atomic_path, read_image, read_mask, read_rgb8, write_png
+from inpaint.io import (ImageError, atomic_dir, atomic_path, read_image, read_mask, read_rgb8, remove_stale_temps,
+                        write_png)
 
 
 def test_read_image_is_float_rgb_in_unit_range(tmp_path):
@@ -98,3 +99,11 @@ def test_atomic_dir_replaces_whole_folder_only_on_success(tmp_path):
         write_png(tmp / "c.png", np.ones((2, 2), np.float32))
     assert sorted(p.name for p in out.iterdir()) == ["c.png"]
     assert (out.stat().st_mode & 0o777) != 0o700  # not left private like mkdtemp's folders
+
+
+def test_remove_stale_temps_only_touches_atomic_leftovers(tmp_path):
+    (tmp_path / ".last.pt.abc123.tmp.pt").write_bytes(b"half")
+    (tmp_path / "last.pt").write_bytes(b"whole")
+    removed = remove_stale_temps(tmp_path)
+    assert [p.name for p in removed] == [".last.pt.abc123.tmp.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
