@@ -51,6 +51,9 @@ def project(tmp_path_factory):
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, dst / name)
     params = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TOY)
+    for model in params["train"]["models"]:  # a model's own budget would override the toy one
+        for key in ("max_steps", "max_minutes", "batch_size"):
+            (params["train"].get(model) or {}).pop(key, None)
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], dst)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
