@@ -149,7 +149,7 @@ def _fit_patch(hole: np.ndarray, patch_size: int) -> int:
 # PatchMatch completion (Wexler et al. 2007 + Barnes et al. 2009)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ssd(img, ty, tx, sy, sx, r, cap):
     """Sum of squared differences of two patches; stops early once a row pushes it past `cap`."""
     d = 0.0
@@ -163,13 +163,13 @@ def _ssd(img, ty, tx, sy, sx, r, cap):
     return d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _random_source(src_y, src_x):
     k = np.random.randint(0, src_y.shape[0])
     return src_y[k], src_x[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _patchmatch(img, is_tgt, valid, src_y, src_x, nnf, nnd, r, iters, seed):
     """Improve the nearest-neighbour field `nnf` (H, W, 2) of every target centre in place.
 
@@ -223,7 +223,7 @@ def _patchmatch(img, is_tgt, valid, src_y, src_x, nnf, nnd, r, iters, seed):
                 nnf[y, x, 0], nnf[y, x, 1], nnd[y, x] = by, bx, bd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _vote(img, hole, is_tgt, nnf, weight, r):
     """Set every hole pixel to the `weight`-weighted mean of what the covering matches say (M-step)."""
     h, w = hole.shape
@@ -249,7 +249,7 @@ def _vote(img, hole, is_tgt, nnf, weight, r):
                     img[y, x, c] = acc[y, x, c] / wsum[y, x]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _init_nnf(nnf, is_tgt, valid, src_y, src_x, r, coarse, seed):
     """Fill `nnf` for every target centre: from the 2x coarser field where it lands on a valid
     source, else at random among the valid sources. `coarse` may be 0x0 (coarsest level)."""
@@ -387,7 +387,7 @@ def patch_match(
 # Exemplar fill (Criminisi et al. 2004)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _criminisi(img, hole, valid, r, eps):
     """Fill `img` (H, W, 3) in place, one patch at a time, in priority order, from `valid` centres."""
     h, w = hole.shape

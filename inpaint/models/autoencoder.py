@@ -13,14 +13,14 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
+    FILLS_SHOWN,
+    FillHead,
     check_init_fill,
     check_inputs,
-    clamp01,
     check_norm,
     conv_block,
     input_channels,
     prepare,
-    shuffle_head,
     unshuffle_stem,
     up_block,
     widths,
@@ -36,7 +36,7 @@ class AutoEncoder(nn.Module):
         max_width: channel cap.
         n_mid: dilated 3x3 convs at the bottleneck (dilation 2, 4, 8, ...).
         skips: concatenate encoder features into the decoder at each scale (U-Net).
-        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -65,7 +65,7 @@ class AutoEncoder(nn.Module):
         self.up = nn.ModuleList(
             [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
         )
-        self.head = shuffle_head(width * grow)
+        self.head = FillHead(width * grow, FILLS_SHOWN[init_fill])
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.
@@ -77,7 +77,7 @@ class AutoEncoder(nn.Module):
             {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
         """
         check_inputs(image, mask, self.size_multiple, "autoencoder")
-        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.stem(x)]  # per scale, 1/2 resolution first
         for down in self.down:
             feats.append(down(feats[-1]))
@@ -86,4 +86,4 @@ class AutoEncoder(nn.Module):
             h = up(h)  # (N, c_i, 2h, 2w)
             if self.skips:
                 h = torch.cat([h, skip], dim=1)
-        return {"pred": clamp01(base + self.head(h))}  # head: (N, c, H/2, W/2) -> (N, 3, H, W)
+        return {"pred": self.head(h, base, fills)}  # head: (N, c, H/2, W/2) -> (N, 3, H, W)

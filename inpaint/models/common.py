@@ -11,12 +11,17 @@ Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-INIT_FILLS = ("hybrid", "pyramid", "nearest", "none")
+from inpaint.classical import patch_match
+
+INIT_FILLS = ("hybrid", "hybrid_patch", "pyramid", "nearest", "none")
+FILLS_SHOWN = {"hybrid": 2, "hybrid_patch": 3, "pyramid": 1, "nearest": 1, "none": 0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +162,27 @@ def nearest_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return mask * colour + (1.0 - mask) * image  # known pixels bit-for-bit
 
 
+def patch_fill(image: torch.Tensor, mask: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Fill each hole by our multi-scale PatchMatch completion (`inpaint.classical.patch_match`).
+
+    Texture copied from the known region: on LPIPS it is the strongest classical fill we have, at
+    the price of PSNR. Runs on the CPU (numba, which releases the GIL, so the images of a batch are
+    filled in parallel threads), deterministic for a given `seed`; hole pixels are never read.
+    No gradient flows through it: it is an input, like the other fills.
+
+    Args:
+        image: (N, 3, H, W) float in [0, 1].
+        mask: (N, 1, H, W) float, 1 = hole.
+    """
+    imgs = image.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, 3)
+    holes = mask.detach().float()[:, 0].cpu().numpy()  # (N, H, W)
+    fill = lambda i: patch_match(np.clip(imgs[i], 0.0, 1.0), holes[i], seed=seed)  # noqa: E731
+    with ThreadPoolExecutor(max(1, min(len(imgs), torch.get_num_threads()))) as pool:
+        out = np.stack(list(pool.map(fill, range(len(imgs)))))
+    out = torch.from_numpy(out).permute(0, 3, 1, 2).to(device=image.device, dtype=image.dtype)
+    return mask * out + (1.0 - mask) * image  # known pixels bit-for-bit
+
+
 def initial_fills(image: torch.Tensor, mask: torch.Tensor, kind: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The base a generator adds its residual to, and the fills it is shown as extra input.
 
@@ -164,6 +190,9 @@ def initial_fills(image: torch.Tensor, mask: torch.Tensor, kind: str) -> tuple[t
     of the composited fill on 48 BSDS500 test photos at 128 px with NVIDIA irregular masks of 30-60 %:
     hybrid 0.217, nearest 0.229, pyramid 0.280, against OpenCV Telea 0.255 and Navier-Stokes 0.245;
     the sharp nearest fill carries edges, the smooth pyramid fill the low frequencies.
+    "hybrid_patch": the hybrid base, with `patch_fill` shown as a third fill: texture copied from the
+    known region, which the model's gates (see `FillHead`) may blend in where it helps. PatchMatch
+    costs ~60 ms per 128 px image on one core, more than the network.
     "pyramid", "nearest": that fill alone. "none": grey holes, no extra input.
 
     Args:
@@ -176,6 +205,9 @@ def initial_fills(image: torch.Tensor, mask: torch.Tensor, kind: str) -> tuple[t
     if kind == "hybrid":
         near, pyr = nearest_fill(image, mask), pyramid_fill(image, mask)
         return 0.5 * (near + pyr), [near, pyr]
+    if kind == "hybrid_patch":
+        near, pyr = nearest_fill(image, mask), pyramid_fill(image, mask)
+        return 0.5 * (near + pyr), [near, pyr, patch_fill(image, mask)]
     if kind == "pyramid":
         pyr = pyramid_fill(image, mask)
         return pyr, [pyr]
@@ -200,7 +232,7 @@ def check_init_fill(kind: str) -> str:
 
 def input_channels(init_fill: str) -> int:
     """Channels of the generator input: masked RGB + mask, plus 3 per initial fill shown."""
-    return 4 + 3 * {"hybrid": 2, "pyramid": 1, "nearest": 1, "none": 0}[init_fill]
+    return 4 + 3 * FILLS_SHOWN[init_fill]
 
 
 def check_inputs(image: torch.Tensor, mask: torch.Tensor, size_multiple: int, name: str) -> None:
@@ -219,19 +251,19 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, size_multiple: int, na
         )
 
 
-def prepare(image: torch.Tensor, mask: torch.Tensor, init_fill: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Build the network input and the base fill; the network never sees hole pixels.
+def prepare(image: torch.Tensor, mask: torch.Tensor, init_fill: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Build the network input, the base fill and the fills shown; the network never sees hole pixels.
 
     Args:
         image: (N, 3, H, W) float in [0, 1].
         mask: (N, 1, H, W) float, 1 = hole.
     Returns:
         x: (N, input_channels(init_fill), H, W) `cat([image * (1 - mask), mask, *fills])`;
-        base: (N, 3, H, W).
+        base: (N, 3, H, W); fills: FILLS_SHOWN[init_fill] tensors (N, 3, H, W).
     """
     masked = image * (1.0 - mask)
     base, fills = initial_fills(masked, mask, init_fill)  # read only known pixels
-    return torch.cat([masked, mask, *fills], dim=1), base
+    return torch.cat([masked, mask, *fills], dim=1), base, fills
 
 
 def clamp01(x: torch.Tensor) -> torch.Tensor:
@@ -324,6 +356,34 @@ def unshuffle_stem(cin: int, cout: int, norm: str = "group") -> nn.Sequential:
     return nn.Sequential(nn.PixelUnshuffle(2), conv_block(4 * cin, cout, 3, norm=norm))
 
 
-def shuffle_head(cin: int) -> nn.Sequential:
-    """Zero-initialised 3x3 conv to 3 * 4 channels, then depth-to-space to an RGB residual at 2x."""
-    return nn.Sequential(zero_init(nn.Conv2d(cin, 12, 3, padding=1)), nn.PixelShuffle(2))
+class FillHead(nn.Module):
+    """The output layer of every generator: gates that blend the fills it was shown, plus a residual.
+
+    pred = clamp01(base + sum_k gate_k * (fill_k - base) + residual), gate_k (N, 1, H, W) and the RGB
+    residual from one zero-initialised 3x3 conv (followed by depth-to-space to 2x when `shuffle`), so
+    an untrained model returns its base fill. A gate's gradient is the fill difference times the
+    loss gradient, whatever the depth of the network, so choosing between fills per pixel (smooth
+    where the context is smooth, copied texture where it is textured) is learnt in tens of steps,
+    while the residual adds what no fill has.
+
+    Args:
+        cin: feature channels in.
+        n_fills: fills shown (FILLS_SHOWN[init_fill]); 0 = residual only.
+        shuffle: the features are at half resolution (sub-pixel conv to full resolution).
+    """
+
+    def __init__(self, cin: int, n_fills: int, shuffle: bool = True):
+        super().__init__()
+        self.n_fills = n_fills
+        out = 3 + n_fills
+        self.conv = zero_init(nn.Conv2d(cin, out * 4 if shuffle else out, 3, padding=1))
+        self.up = nn.PixelShuffle(2) if shuffle else nn.Identity()
+
+    def forward(self, h: torch.Tensor, base: torch.Tensor, fills: list[torch.Tensor]) -> torch.Tensor:
+        if len(fills) != self.n_fills:
+            raise ValueError(f"FillHead built for {self.n_fills} fills, got {len(fills)}")
+        y = self.up(self.conv(h))  # (N, 3 + K, H, W)
+        pred = base + y[:, :3]
+        for k, fill in enumerate(fills):
+            pred = pred + y[:, 3 + k : 4 + k] * (fill - base)
+        return clamp01(pred)

@@ -14,7 +14,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint.models.common import check_init_fill, check_inputs, clamp01, input_channels, prepare, widths, zero_init
+from inpaint.models.common import (
+    FILLS_SHOWN,
+    FillHead,
+    check_init_fill,
+    check_inputs,
+    clamp01,
+    input_channels,
+    prepare,
+    widths,
+    zero_init,
+)
 
 
 class GatedConv(nn.Module):
@@ -157,7 +167,7 @@ class DeepFill(nn.Module):
             (as DeepFill): its cost grows with the square of the pixel count, and rate 2 keeps it at
             0.6 GMAC for a 512 px image (rate 1: 11 GMAC) with a 1/8-resolution bottleneck.
         softmax_scale: sharpness of the attention softmax.
-        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
     """
 
     def __init__(
@@ -181,7 +191,7 @@ class DeepFill(nn.Module):
 
         # coarse network: encoder, dilated bottleneck, decoder, zero-initialised residual head
         self.coarse = nn.Sequential(encoder(input_channels(init_fill), ws), *dilated(), decoder(ws))
-        self.coarse_head = zero_init(nn.Conv2d(width, 3, 3, padding=1))
+        self.coarse_head = FillHead(width, FILLS_SHOWN[init_fill], shuffle=False)
         # refinement: a dilated-conv branch and a contextual-attention branch, merged, decoded
         self.refine_conv = nn.Sequential(encoder(4, ws), *dilated())
         self.refine_attn_in = nn.Sequential(encoder(4, ws), GatedConv(c, c))
@@ -201,8 +211,8 @@ class DeepFill(nn.Module):
             prediction in [0, 1]}; neither is composited.
         """
         check_inputs(image, mask, self.size_multiple, "deepfill")
-        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
-        coarse = clamp01(base + self.coarse_head(self.coarse(x)))  # (N, 3, H, W)
+        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
+        coarse = self.coarse_head(self.coarse(x), base, fills)  # (N, 3, H, W)
         composed = mask * coarse + image * (1.0 - mask)  # (N, 3, H, W) hole pixels never enter
         x2 = torch.cat([composed, mask], dim=1)  # (N, 4, H, W)
         conv_branch = self.refine_conv(x2)  # (N, C, h, w)

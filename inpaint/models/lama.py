@@ -14,15 +14,15 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
+    FILLS_SHOWN,
+    FillHead,
     check_init_fill,
     check_inputs,
-    clamp01,
     check_norm,
     conv_block,
     input_channels,
     norm_layer,
     prepare,
-    shuffle_head,
     unshuffle_stem,
     up_block,
     widths,
@@ -118,7 +118,7 @@ class LaMa(nn.Module):
         max_width: channel cap (the FFC blocks run at min(width * 2**(n_down-1), max_width)).
         n_blocks: FFC residual blocks at the bottleneck.
         ratio_global: share of bottleneck channels in the global (Fourier) branch (LaMa: 0.75).
-        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -143,7 +143,7 @@ class LaMa(nn.Module):
         self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
         self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm=norm) for i in reversed(range(n_down - 1))])
-        self.head = shuffle_head(width)
+        self.head = FillHead(width, FILLS_SHOWN[init_fill])
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.
@@ -155,6 +155,6 @@ class LaMa(nn.Module):
             {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
         """
         check_inputs(image, mask, self.size_multiple, "lama")
-        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         h = self.blocks(self.down(self.stem(x)))  # (N, C, H/2^n, W/2^n)
-        return {"pred": clamp01(base + self.head(self.up(h)))}  # head: (N, width, H/2, W/2) -> (N, 3, H, W)
+        return {"pred": self.head(self.up(h), base, fills)}  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

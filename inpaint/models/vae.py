@@ -20,14 +20,14 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
+    FILLS_SHOWN,
+    FillHead,
     check_init_fill,
     check_inputs,
-    clamp01,
     check_norm,
     conv_block,
     input_channels,
     prepare,
-    shuffle_head,
     unshuffle_stem,
     up_block,
     widths,
@@ -52,7 +52,7 @@ class VAE(nn.Module):
         max_width: channel cap.
         latent_channels: channels of z.
         n_mid: dilated 3x3 convs after the latent is merged (dilation 2, 4, ...).
-        init_fill: "hybrid", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -91,22 +91,22 @@ class VAE(nn.Module):
         self.up = nn.ModuleList(
             [up_block(ws[i + 1] * (2 if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
         )
-        self.head = shuffle_head(2 * width)
+        self.head = FillHead(2 * width, FILLS_SHOWN[init_fill])
 
     def _condition(self, image: torch.Tensor, mask: torch.Tensor):
-        """Conditioning features per scale, prior (mu, logvar) and base fill; never reads hole pixels."""
-        x, base = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W)
+        """Conditioning features per scale, prior (mu, logvar) and (base fill, fills shown); never reads hole pixels."""
+        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.cond_stem(x)]
         for down in self.cond_down:
             feats.append(down(feats[-1]))
         mu, logvar = self.prior(feats[-1]).chunk(2, dim=1)  # (N, Z, h, w) each
-        return feats, mu, logvar.clamp(*LOGVAR_RANGE), base
+        return feats, mu, logvar.clamp(*LOGVAR_RANGE), (base, fills)
 
-    def _decode(self, feats: list[torch.Tensor], z: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    def _decode(self, feats: list[torch.Tensor], z: torch.Tensor, start: tuple) -> torch.Tensor:
         h = self.mid(self.merge(torch.cat([feats[-1], z], dim=1)))  # (N, C, h, w)
         for up, skip in zip(self.up, reversed(feats[:-1])):
             h = torch.cat([up(h), skip], dim=1)  # (N, 2 c_i, 2h, 2w)
-        return clamp01(base + self.head(h))  # head: (N, 2 width, H/2, W/2) -> (N, 3, H, W)
+        return self.head(h, *start)  # head: (N, 2 width, H/2, W/2) -> (N, 3, H, W)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training mode: decode a posterior sample; eval mode: decode the prior mean.
@@ -120,7 +120,7 @@ class VAE(nn.Module):
             (N, Z, h, w), and in training mode the posterior's "mu", "logvar": (N, Z, h, w)}.
         """
         check_inputs(image, mask, self.size_multiple, "vae")
-        feats, prior_mu, prior_logvar, base = self._condition(image, mask)
+        feats, prior_mu, prior_logvar, start = self._condition(image, mask)
         out = {"prior_mu": prior_mu, "prior_logvar": prior_logvar}
         if self.training:
             mu, logvar = self.post_head(self.post(torch.cat([image, mask], dim=1))).chunk(2, dim=1)
@@ -129,7 +129,7 @@ class VAE(nn.Module):
             out.update(mu=mu, logvar=logvar)
         else:
             z = prior_mu
-        out["pred"] = self._decode(feats, z, base)
+        out["pred"] = self._decode(feats, z, start)
         return out
 
     def sample(self, image: torch.Tensor, mask: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -147,11 +147,11 @@ class VAE(nn.Module):
         check_inputs(image, mask, self.size_multiple, "vae")
         if n < 1:
             raise ValueError(f"vae.sample: n must be >= 1, got {n}")
-        feats, mu, logvar, base = self._condition(image, mask)
+        feats, mu, logvar, start = self._condition(image, mask)
         std = torch.exp(0.5 * logvar)
         fills = []
         for _ in range(n):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            pred = self._decode(feats, mu + std * eps, base)
+            pred = self._decode(feats, mu + std * eps, start)
             fills.append(mask * pred + (1.0 - mask) * image)
         return torch.stack(fills)  # (n, N, 3, H, W)

@@ -6,7 +6,7 @@ from testkit import save_photo
 from inpaint.cli import fill_any_size, hole_crop, main
 from inpaint.io import read_image, write_png
 from inpaint.models import build_generator
-from inpaint.training import save_checkpoint
+from inpaint.training import CHECKPOINT_FORMAT, save_checkpoint
 
 
 def _mask(path, shape, box):
@@ -29,7 +29,7 @@ def test_fill_single_photo_with_a_baseline(tmp_path):
 
 def test_fill_folder_with_a_checkpoint_and_black_hole_masks(tmp_path):
     kwargs = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
-    save_checkpoint(tmp_path / "ck" / "best.pt", {"arch": "autoencoder", "kwargs": kwargs,
+    save_checkpoint(tmp_path / "ck" / "best.pt", {"format": CHECKPOINT_FORMAT, "arch": "autoencoder", "kwargs": kwargs,
                                                   "state": build_generator("autoencoder", **kwargs).state_dict()})
     for i in range(2):
         save_photo(tmp_path / "imgs" / f"{i}.png", size=(50 + 10 * i, 40), seed=i)

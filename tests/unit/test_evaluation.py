@@ -6,7 +6,7 @@ import torch
 from inpaint.classical import BASELINES
 from inpaint.evaluation import diverse_samples, example_rows, load_method, run_method, score
 from inpaint.models import build_generator
-from inpaint.training import save_checkpoint
+from inpaint.training import CHECKPOINT_FORMAT, save_checkpoint
 
 
 def _pairs(n):
@@ -29,7 +29,7 @@ def _checkpoint(tmp_path, name="tiny"):
     torch.manual_seed(0)
     kwargs = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
     model = build_generator("autoencoder", **kwargs)
-    save_checkpoint(tmp_path / name / "best.pt", {"arch": "autoencoder", "kwargs": kwargs, "state": model.state_dict()})
+    save_checkpoint(tmp_path / name / "best.pt", {"format": CHECKPOINT_FORMAT, "arch": "autoencoder", "kwargs": kwargs, "state": model.state_dict()})
     return model
 
 

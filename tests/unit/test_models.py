@@ -17,7 +17,8 @@ from inpaint.models import (
     pad_to_multiple,
     pyramid_fill,
 )
-from inpaint.models.common import initial_fills, input_channels, nearest_fill, nearest_known, prepare
+from inpaint.classical import patch_match
+from inpaint.models.common import FILLS_SHOWN, FillHead, initial_fills, input_channels, nearest_fill, nearest_known, patch_fill, prepare
 from inpaint.models.deepfill import contextual_attention
 from inpaint.models.lama import FFCResBlock, FourierUnit
 
@@ -435,15 +436,54 @@ def test_pyramid_fill_edge_cases():
     torch.testing.assert_close(pyramid_fill(image, torch.ones(1, 1, 9, 7)), torch.full_like(image, 0.5))
 
 
-@pytest.mark.parametrize("kind", ["hybrid", "pyramid", "nearest", "none"])
+@pytest.mark.parametrize("kind", ["hybrid", "hybrid_patch", "pyramid", "nearest", "none"])
 def test_prepare_builds_masked_input_with_fills(kind):
     image, mask = batch()
-    x, base = prepare(image, mask, kind)
-    assert x.shape == (2, input_channels(kind), 32, 32)
+    x, base, fills = prepare(image, mask, kind)
+    assert x.shape == (2, input_channels(kind), 32, 32) and len(fills) == FILLS_SHOWN[kind]
+    if fills:
+        assert torch.equal(x[:, 4:], torch.cat(fills, dim=1))
     assert torch.equal(x[:, :3], image * (1 - mask)) and torch.equal(x[:, 3:4], mask)
     assert torch.equal(base * (1 - mask), image * (1 - mask))
     if kind == "none":
         assert torch.equal(base * mask, (0.5 * mask).expand_as(base))
+
+
+def test_patch_fill_is_the_patch_match_baseline_and_hybrid_patch_shows_it():
+    image, mask = batch()
+    out = patch_fill(image, mask)
+    for b in range(len(image)):
+        ref = patch_match(image[b].permute(1, 2, 0).numpy(), mask[b, 0].numpy())
+        torch.testing.assert_close(out[b], torch.from_numpy(ref).permute(2, 0, 1))
+    base, fills = initial_fills(image * (1 - mask), mask, "hybrid_patch")
+    torch.testing.assert_close(base, initial_fills(image * (1 - mask), mask, "hybrid")[0])
+    torch.testing.assert_close(fills[2], out)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_fill_head_gates_blend_the_fills_and_the_residual_adds(shuffle):
+    head = FillHead(4, 2, shuffle=shuffle)
+    g = torch.Generator().manual_seed(0)
+    base, f1, f2 = (torch.rand(1, 3, 8, 8, generator=g) * 0.5 + 0.25 for _ in range(3))
+    h = torch.rand(1, 4, 4 if shuffle else 8, 4 if shuffle else 8, generator=g)
+    assert torch.equal(head(h, base, [f1, f2]), base)  # zero-initialised: the base fill
+    with torch.no_grad():  # gate 1 fully open, gate 2 shut, residual 0.1: bias only
+        head.conv.bias.view(-1, 4 if shuffle else 1)[3] = 1.0
+        head.conv.bias.view(-1, 4 if shuffle else 1)[:3] = 0.1
+    torch.testing.assert_close(head(h, base, [f1, f2]), f1 + 0.1)
+    with pytest.raises(ValueError, match="built for 2 fills"):
+        head(h, base, [f1])
+
+
+def test_patch_fill_keeps_known_pixels_never_reads_holes_and_is_deterministic():
+    image, mask = batch(n=3)
+    out = patch_fill(image, mask)
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
+    assert torch.equal(patch_fill(scrambled, mask), out)
+    assert not torch.equal(patch_fill(image, mask, seed=1), out)  # the seed matters
+    # the stripes are copied, not smoothed: the hole's rows vary as much as the known rows do
+    assert out[:, :, 16].std() > 0.8 * image[:, :, 16].std()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ CFG = {
     "model": "autoencoder", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1},
     "discriminator": {"name": "patchgan", "kwargs": {"width": 8, "depth": 2, "kernel": 3}},
     "image_size": 32, "seed": 0, "batch_size": 2, "max_steps": 6, "max_minutes": 10, "workers": 0,
-    "lr_g": 1e-3, "lr_d": 1e-3, "betas": [0.5, 0.99], "ema_decay": 0.99, "log_every": 1, "val_every": 3,
+    "lr_g": 1e-3, "lr_d": 1e-3, "warmup_steps": 3, "betas": [0.5, 0.99], "ema_decay": 0.99, "log_every": 1, "val_every": 3,
     "ckpt_every": 2, "best_metric": "hole_l1", "best_higher": False, "device": "cpu",
     "masks": {"kinds": {"thick": 1, "box": 1}, "min_ratio": 0.05, "max_ratio": 0.6},
     "augment": {"min_scale": 0.3, "color": 0.1},
@@ -59,6 +59,15 @@ def test_training_writes_checkpoints_logs_and_rebuildable_best(setup, tmp_path):
     assert model(x, torch.zeros(1, 1, 32, 32))["pred"].shape == (1, 3, 32, 32)
 
 
+def test_validation_starts_at_step_0_and_best_is_never_worse_than_the_start(setup, tmp_path):
+    scores = iter([0.5, 0.7, 0.6])  # training only made it worse (hole_l1: lower is better)
+    summary = _run(CFG, setup, tmp_path / "run", validate=lambda *a: {"hole_l1": next(scores)})
+    val = (tmp_path / "run/logs/val.csv").read_text().splitlines()
+    assert val == ["step,hole_l1", "0,0.5", "3,0.7", "6,0.6"]
+    best = load_checkpoint(tmp_path / "run/best.pt")
+    assert best["step"] == 0 and best["val"] == {"hole_l1": 0.5} and summary["best"] == {"hole_l1": 0.5}
+
+
 def test_checkpoint_round_trip_is_weights_only(tmp_path):
     payload = {"arch": "x", "state": {"w": torch.arange(3.0)}, "step": 4, "log": [{"a": 1.5}]}
     save_checkpoint(tmp_path / "c.pt", payload)
@@ -78,6 +87,9 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
     save_checkpoint(tmp_path / "nogen.pt", {"step": 1})
     with pytest.raises(ValueError, match="lacks 'arch'"):
         generator_from_checkpoint(tmp_path / "nogen.pt")
+    save_checkpoint(tmp_path / "old.pt", {"format": 1, "arch": "lama", "kwargs": {}, "state": {}})
+    with pytest.raises(ValueError, match=r"format 1.*dvc repro -f train@lama"):
+        generator_from_checkpoint(tmp_path / "old.pt")
 
 
 def _states(path):
@@ -97,14 +109,14 @@ def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
     _run(CFG, setup, tmp_path / "full")
     calls = {"n": 0}
 
-    def dies_on_second_validation(pred, target, mask):
+    def dies_on_third_validation(pred, target, mask):
         calls["n"] += 1
-        if calls["n"] == 2:  # step 6, before its checkpoint: the last one on disk is step 4
+        if calls["n"] == 3:  # validations at steps 0, 3, 6: dies at 6, before its checkpoint; 4 is on disk
             raise KeyboardInterrupt
         return _validate(pred, target, mask)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(CFG, setup, tmp_path / "cut", validate=dies_on_second_validation)
+        _run(CFG, setup, tmp_path / "cut", validate=dies_on_third_validation)
     assert load_checkpoint(tmp_path / "cut/last.pt")["step"] == 4
     summary = _run(CFG, setup, tmp_path / "cut")
     assert summary["steps"] == 6
@@ -179,6 +191,17 @@ def test_time_budget_stops_early(setup, tmp_path):
     summary = _run(cfg, setup, tmp_path / "run")
     assert summary["stopped_by"] == "minutes" and summary["steps"] == 0
     assert (tmp_path / "run/best.pt").exists()
+
+
+def test_learning_rate_warms_up_linearly_and_resumes_at_the_same_rate():
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    rates = []
+    for step in range(6):
+        training._warm_up(opt, 0.4, step, 4)
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+    training._warm_up(opt, 0.4, 1, 0)
+    assert opt.param_groups[0]["lr"] == 0.4  # no warm-up
 
 
 def test_pick_device():
