@@ -16,7 +16,7 @@ import torch
 
 from inpaint.classical import BASELINES
 from inpaint.metrics import compute
-from inpaint.training import generator_from_checkpoint, pick_device, predict
+from inpaint.training import generator_from_checkpoint, load_checkpoint, pick_device, predict
 
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -35,6 +35,20 @@ def load_method(name: str, checkpoints: str | Path, device: str = "auto", batch_
     dev = pick_device(device)
     model, _ = generator_from_checkpoint(ckpt, dev)
     return (lambda images, masks: predict(model, images, masks, dev, batch_size)), model
+
+
+def checkpoint_note(name: str, checkpoints: str | Path) -> str | None:
+    """Which training step a model's best.pt holds, out of how many, and its validation score;
+    None for a baseline. Step 0 is the untrained model, i.e. its starting fill: training never beat it."""
+    path = Path(checkpoints) / name / "best.pt"
+    if name in BASELINES or not path.exists():
+        return None
+    ckpt = load_checkpoint(path)
+    params, val = ckpt.get("params") or {}, ckpt.get("val") or {}
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in val.items())
+    note = f"{name}: best.pt from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
+    note += f" (validation {scores})" if scores else ""
+    return note + (" = the untrained starting fill" if ckpt.get("step") == 0 else "")
 
 
 def run_method(fill: Fill, images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, float]:

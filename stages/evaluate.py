@@ -9,7 +9,7 @@ import yaml
 
 from inpaint import reports
 from inpaint.data import load_pairs
-from inpaint.evaluation import diverse_samples, example_rows, load_method, run_method, score
+from inpaint.evaluation import checkpoint_note, diverse_samples, example_rows, load_method, run_method, score
 from inpaint.io import write_csv, write_text
 from inpaint.metrics import METRICS
 
@@ -57,6 +57,9 @@ def main() -> None:
         figures[f"{name}: {p['samples']} samples per hole"] = f"grids/{name}_samples.png"
     notes = [f"{len(pairs)} test pairs ({pairs.image_id.nunique()} photos) at {size}x{size}; "
              f"means with {round(100 * 0.95)}% bootstrap CIs ({p['bootstrap']} resamples)."]
+    trained = [n for n in (checkpoint_note(m, args.checkpoints) for m in p["methods"]) if n]
+    if trained:
+        notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
     md = reports.summary_markdown(agg, directions, {m: METRICS[m].description for m in metrics}, timings,
                                   notes=notes, plots=plots, figures=figures)
     write_csv(out / "per_image.csv", per_image)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from inpaint.classical import BASELINES
-from inpaint.evaluation import diverse_samples, example_rows, load_method, run_method, score
+from inpaint.evaluation import checkpoint_note, diverse_samples, example_rows, load_method, run_method, score
 from inpaint.models import build_generator
-from inpaint.training import CHECKPOINT_FORMAT, save_checkpoint
+from inpaint.training import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 
 
 def _pairs(n):
@@ -55,6 +55,16 @@ def test_trained_method_is_rebuilt_from_its_checkpoint(tmp_path):
     with torch.no_grad():
         expected = (m * model.eval()(x, m)["pred"] + (1 - m) * x).permute(0, 2, 3, 1).numpy()
     assert np.allclose(fill(images, masks), expected, atol=1e-6)
+
+
+def test_checkpoint_note_names_the_step_and_flags_an_untrained_best(tmp_path):
+    _checkpoint(tmp_path, "m")
+    ckpt = load_checkpoint(tmp_path / "m/best.pt")
+    save_checkpoint(tmp_path / "m/best.pt", {**ckpt, "step": 0, "params": {"max_steps": 250}, "val": {"lpips": 0.13849}})
+    assert checkpoint_note("m", tmp_path) == "m: best.pt from step 0 of 250 (validation lpips 0.1385) = the untrained starting fill"
+    save_checkpoint(tmp_path / "m/best.pt", {**ckpt, "step": 50, "params": {"max_steps": 250}, "val": {}})
+    assert checkpoint_note("m", tmp_path) == "m: best.pt from step 50 of 250"
+    assert checkpoint_note("telea", tmp_path) is None
 
 
 def test_unknown_method_says_what_exists(tmp_path):
