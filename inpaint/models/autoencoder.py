@@ -36,7 +36,7 @@ class AutoEncoder(nn.Module):
         max_width: channel cap.
         n_mid: dilated 3x3 convs at the bottleneck (dilation 2, 4, 8, ...).
         skips: concatenate encoder features into the decoder at each scale (U-Net).
-        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 

@@ -167,7 +167,7 @@ class DeepFill(nn.Module):
             (as DeepFill): its cost grows with the square of the pixel count, and rate 2 keeps it at
             0.6 GMAC for a 512 px image (rate 1: 11 GMAC) with a 1/8-resolution bottleneck.
         softmax_scale: sharpness of the attention softmax.
-        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
     """
 
     def __init__(

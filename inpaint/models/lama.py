@@ -118,7 +118,7 @@ class LaMa(nn.Module):
         max_width: channel cap (the FFC blocks run at min(width * 2**(n_down-1), max_width)).
         n_blocks: FFC residual blocks at the bottleneck.
         ratio_global: share of bottleneck channels in the global (Fourier) branch (LaMa: 0.75).
-        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 

@@ -52,7 +52,7 @@ class VAE(nn.Module):
         max_width: channel cap.
         latent_channels: channels of z.
         n_mid: dilated 3x3 convs after the latent is merged (dilation 2, 4, ...).
-        init_fill: "hybrid", "hybrid_patch", "pyramid", "nearest" or "none" (see inpaint.models.common.initial_fills).
+        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 

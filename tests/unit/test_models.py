@@ -18,7 +18,7 @@ from inpaint.models import (
     pyramid_fill,
 )
 from inpaint.classical import patch_match
-from inpaint.models.common import FILLS_SHOWN, FillHead, initial_fills, input_channels, nearest_fill, nearest_known, patch_fill, prepare
+from inpaint.models.common import FILLS_SHOWN, INIT_FILLS, FillHead, initial_fills, input_channels, nearest_fill, nearest_known, patch_fill, prepare
 from inpaint.models.deepfill import contextual_attention
 from inpaint.models.lama import FFCResBlock, FourierUnit
 
@@ -436,7 +436,7 @@ def test_pyramid_fill_edge_cases():
     torch.testing.assert_close(pyramid_fill(image, torch.ones(1, 1, 9, 7)), torch.full_like(image, 0.5))
 
 
-@pytest.mark.parametrize("kind", ["hybrid", "hybrid_patch", "pyramid", "nearest", "none"])
+@pytest.mark.parametrize("kind", INIT_FILLS)
 def test_prepare_builds_masked_input_with_fills(kind):
     image, mask = batch()
     x, base, fills = prepare(image, mask, kind)
@@ -449,7 +449,7 @@ def test_prepare_builds_masked_input_with_fills(kind):
         assert torch.equal(base * mask, (0.5 * mask).expand_as(base))
 
 
-def test_patch_fill_is_the_patch_match_baseline_and_hybrid_patch_shows_it():
+def test_patch_fill_is_the_patch_match_baseline_hybrid_patch_shows_it_patch_starts_from_it():
     image, mask = batch()
     out = patch_fill(image, mask)
     for b in range(len(image)):
@@ -457,6 +457,9 @@ def test_patch_fill_is_the_patch_match_baseline_and_hybrid_patch_shows_it():
         torch.testing.assert_close(out[b], torch.from_numpy(ref).permute(2, 0, 1))
     base, fills = initial_fills(image * (1 - mask), mask, "hybrid_patch")
     torch.testing.assert_close(base, initial_fills(image * (1 - mask), mask, "hybrid")[0])
+    torch.testing.assert_close(fills[2], out)
+    base, fills = initial_fills(image * (1 - mask), mask, "patch")  # PatchMatch is the base itself
+    torch.testing.assert_close(base, out)
     torch.testing.assert_close(fills[2], out)
 
 
