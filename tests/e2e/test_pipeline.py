@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from inpaint.sources import BUILTIN
+
 ROOT = Path(__file__).resolve().parents[2]
 TOY = {
     "base": {"image_size": 32},
@@ -68,7 +70,7 @@ def test_repro_produces_every_output(project):
     manifest = pd.read_csv(dst / "data/prepared/manifest.csv")
     masks = pd.read_csv(dst / "data/masks/masks.csv")
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
-    assert len(manifest) == 10 and len(masks) == 4 * 7 and len(pairs) > 0
+    assert len(manifest) == len(BUILTIN) and len(masks) == 4 * 7 and len(pairs) > 0
     assert (dst / "dvc.lock").exists()
     train = pd.read_csv(dst / "data/split/train.csv")
     assert not set(train.id) & set(pairs.image_id)

@@ -8,15 +8,20 @@ from inpaint.io import read_rgb8
 from inpaint.sources import BUILTIN, SourceError, build_manifest, builtin_files
 
 
-def test_builtin_photos_are_colour_photos_and_copied(tmp_path):
+def test_builtin_photos_are_colour_photos_plus_grey_textures_and_copied(tmp_path):
     manifest, skipped = build_manifest("builtin", tmp_path, min_size=128)
     assert len(manifest) == len(BUILTIN) and skipped.empty
     assert manifest.group.tolist().count("motorcycle") == 2  # the stereo pair stays together
+    grey = {"brick", "grass", "gravel"}
     for row in manifest.itertuples():
         a = read_rgb8(row.path)
         assert a.shape == (row.height, row.width, 3)
-        assert a.std(axis=2).mean() > 2  # real colour, not grey stored as RGB
+        if row.id in grey:  # greyscale texture photos, replicated to RGB
+            assert np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])
+        else:
+            assert a.std(axis=2).mean() > 2  # real colour, not grey stored as RGB
         assert str(tmp_path) in row.path
+    assert grey <= set(manifest.id)
 
 
 def test_builtin_write_dir_differs_from_recorded_dir(tmp_path):
