@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
-	$(BIN)/python -m inpaint.perceptual provision
+	$(BIN)/python -m inpaint.weights provision
 
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

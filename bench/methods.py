@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from inpaint.classical import BASELINES
+from inpaint.baselines import BASELINES
 from inpaint.metrics import METRICS, compute
 
 PHOTOS = ["astronaut", "chelsea", "coffee", "rocket"]

@@ -1,15 +1,15 @@
 """Training and inference speed of every generator on this machine's CPU; prints JSON.
 
-For each generator at each size: one GAN train step on a batch (G forward, D on the composite, G adv +
-L1 backward and Adam step; then D hinge on real and detached fake, backward and Adam step), timed
-over a few iterations, with its multiply-accumulates counted by torch's FlopCounterMode (convs,
-matmuls, bmm; forward and backward). Next to it, the same machine's dense-convolution throughput
+For each generator at each size: the real training step of `dvc repro` (`inpaint.training.train_step`
+with that model's config from params.yaml: D on real vs. composite, G content + perceptual (the
+provisioned VGG16) + adversarial losses, Adam steps, EMA), timed over a few iterations, with its
+multiply-accumulates counted by torch's FlopCounterMode (convs, matmuls, bmm; forward and backward). Next to it, the same machine's dense-convolution throughput
 measured in the same run (a stack of 64-channel 3x3 convs at 128 px, forward + backward), so the
 efficiency figure (step GMAC/s over dense GMAC/s) does not depend on how busy the shared machine is.
 Also: inference latency per 512x512 image (batch 1, eval, no grad) and the cost of a VGG16
 perceptual-loss pass (random weights: only the cost matters).
 
-Usage: python bench/train_speed.py [--iters 3] [--sizes 128 256] [--generators lama deepfill]
+Usage: python bench/train_speed.py [--iters 3] [--sizes 128 256] [--generators lama deepfill] [--params params.yaml]
 """
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from inpaint.losses import d_loss, g_adv_loss, kl_loss, l1_loss
-from inpaint.models import GENERATORS, build_discriminator, build_generator, count_parameters
+import yaml
+
+from inpaint.models import GENERATORS, build_generator, count_parameters
+from inpaint.training import build_nets, model_config, train_step
 
 DEFAULT_GAN = "lama"  # the generator whose efficiency is held against the target
 
@@ -73,27 +75,20 @@ def dense_conv_reference(iters: int, channels_last: bool) -> dict:
     return {"gmac_s": macs / min(times) / 1e9, "gmac_s_median": macs / statistics.median(times) / 1e9}
 
 
-def train_step_figures(name: str, size: int, batch: int, iters: int, channels_last: bool) -> dict:
-    torch.manual_seed(0)
-    gen = to_format(build_generator(name).train(), channels_last)
-    disc = to_format(build_discriminator("patchgan").train(), channels_last)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=4e-4, betas=(0.5, 0.9))
+def train_step_figures(params: dict, name: str, size: int, batch: int, iters: int, channels_last: bool) -> dict:
+    """The real training step for `name` as params.yaml configures it (its loss weights, its
+    discriminator or none), on one batch of `batch` images at `size` px."""
+    cfg = {**model_config(params, name), "batch_size": batch, "image_size": size, "device": "cpu"}
+    nets = build_nets(cfg, torch.device("cpu"))
+    for net in (nets.gen, nets.disc, nets.vgg):
+        if net is not None:
+            to_format(net, channels_last)
+    gen = nets.gen.train()
     image, mask = make_batch(batch, size, channels_last)
+    counter = iter(range(cfg["warmup_steps"], 1 << 30))  # past the warm-up: full learning rates
 
     def step():
-        out = gen(image, mask)
-        comp = mask * out["pred"] + (1 - mask) * image
-        loss = l1_loss(out["pred"], image, mask)[0] + 0.1 * g_adv_loss(disc(comp, mask))[0]
-        if "mu" in out:
-            loss = loss + 0.01 * kl_loss(out["mu"], out["logvar"], out["prior_mu"], out["prior_logvar"])[0]
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-        d_value = d_loss(disc(image, mask), disc(comp.detach(), mask))[0]
-        opt_d.zero_grad(set_to_none=True)
-        d_value.backward()
-        opt_d.step()
+        train_step(nets, image, mask, next(counter), cfg)
 
     with torch.no_grad():
         g_macs = counted_macs(lambda: gen(image, mask))
@@ -146,8 +141,10 @@ def main() -> None:
     parser.add_argument("--latency-size", type=int, default=512)
     parser.add_argument("--contiguous", action="store_true", help="NCHW instead of channels_last")
     parser.add_argument("--skip-vgg", action="store_true")
+    parser.add_argument("--params", default="params.yaml", help="the train section the steps are configured from")
     args = parser.parse_args()
     channels_last = not args.contiguous
+    params = yaml.safe_load(open(args.params))
 
     dense = {fmt: dense_conv_reference(args.iters, cl) for fmt, cl in (("nchw", False), ("channels_last", True))}
     dense_best = max(d["gmac_s"] for d in dense.values())
@@ -161,7 +158,7 @@ def main() -> None:
     for name in args.generators:
         entry = {"params": count_parameters(build_generator(name))}
         for size in args.sizes:
-            figures = train_step_figures(name, size, args.batch, args.iters, channels_last)
+            figures = train_step_figures(params, name, size, args.batch, args.iters, channels_last)
             figures["efficiency_vs_dense"] = figures["gmac_s"] / dense_best
             entry[f"train_{size}px"] = figures
         entry[f"latency_s_{args.latency_size}px"] = inference_latency(name, args.latency_size, args.iters, channels_last)

@@ -1,6 +1,7 @@
 """The `inpaint` command: fill holes in your own photos, or score fills against ground truth.
 
   inpaint fill  --method models/lama/best.pt --image photo.jpg --mask hole.png --out filled.png
+  inpaint fill  --method lama --image photo.jpg --mask hole.png --out filled.png   (models/lama/best.pt)
   inpaint fill  --method telea --image photos/ --mask masks/ --out filled/
   inpaint score GT PRED [--masks M] [--csv scores.csv]
 """
@@ -67,15 +68,9 @@ def fill_any_size(fill, image: np.ndarray, mask: np.ndarray, max_side: int) -> n
 
 
 def cmd_fill(args) -> None:
-    from inpaint.evaluation import load_method
+    from inpaint.evaluation import resolve_method
 
-    method = Path(args.method)
-    if method.suffix == ".pt":
-        if not method.is_file():
-            raise ValueError(f"checkpoint {method} not found; train one with `dvc repro` or give a baseline name")
-        fill, _ = load_method(method.parent.name, method.parent.parent, args.device)
-    else:
-        fill, _ = load_method(args.method, Path("."), args.device)
+    fill = resolve_method(args.method, args.checkpoints, args.device).fill
     pairs = _pairs(Path(args.image), Path(args.mask), "mask")
     single = Path(args.image).is_file()
     for img_path, mask_path in pairs:
@@ -93,8 +88,7 @@ def cmd_fill(args) -> None:
 
 
 def cmd_score(args) -> None:
-    import torch
-
+    from inpaint.arrays import masks_to_nchw, to_nchw
     from inpaint.metrics import METRICS, compute
 
     names = args.metrics.split(",")
@@ -110,8 +104,7 @@ def cmd_score(args) -> None:
             raise ValueError(f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from {gt_path} "
                              f"{gt.shape[1]}x{gt.shape[0]}; predictions must keep the ground truth's size")
         mask = read_mask(masks[gt_path], args.polarity, size=gt.shape[:2]) if masks else np.zeros(gt.shape[:2], np.float32)
-        t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731  (1, 3, H, W)
-        values = compute(names, t(pred), t(gt), torch.from_numpy(mask)[None, None])
+        values = compute(names, to_nchw(pred), to_nchw(gt), masks_to_nchw(mask))
         rows.append({"image": gt_path.name, **{n: float(values[n][0]) for n in names}})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -124,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="inpaint", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fill", help="fill the holes of your own photos (any size)")
-    f.add_argument("--method", required=True, help="a checkpoint (.../best.pt) or a baseline name (telea, patch_match, ...)")
+    f.add_argument("--method", required=True,
+                   help="a checkpoint path (models/lama/last.pt), a trained model's name (lama: "
+                        "<checkpoints>/lama/best.pt) or a baseline name (telea, hybrid, patch_match, ...)")
+    f.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
     f.add_argument("--image", required=True, help="a photo, or a folder of photos")
     f.add_argument("--mask", required=True, help="its mask, or a folder of masks with the same file names")
     f.add_argument("--out", required=True, help="output PNG, or output folder")

@@ -1,52 +1,113 @@
 """Evaluation: every method, learned or classical, on the same test pairs; long-format scores.
 
-A method is anything named in params: a classical baseline, or a trained model whose checkpoint is
-`<checkpoints>/<name>/best.pt` (rebuilt from the checkpoint, not from today's params). All of them
-are called alike: `fill(images (N, S, S, 3), masks (N, S, S)) -> composited images`, 1 = hole.
+A method is named by a registered baseline (`inpaint.baselines.BASELINES`: telea, hybrid, ...) or
+by a checkpoint: a path to a `.pt` file, or the name of a trained model whose checkpoint is
+`<checkpoints>/<name>/best.pt`. `resolve_method` decides which, in one place, for the pipeline and
+the `inpaint` command alike. A learned model is rebuilt from its checkpoint (not from today's
+params) and remembers the registered fill it starts from, so the report can show what training
+added to it. Every method is called alike: `fill(images (N, S, S, 3), masks (N, S, S)) -> composited
+images`, 1 = hole.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from inpaint.classical import BASELINES
-from inpaint.metrics import compute
-from inpaint.training import generator_from_checkpoint, load_checkpoint, pick_device, predict
+from inpaint.arrays import masks_to_nchw, to_nchw
+from inpaint.baselines import BASELINES
+from inpaint.checkpoints import generator_from_checkpoint, load_checkpoint, pick_device, predict
+from inpaint.metrics import compute, get_metric
+from inpaint.models import start_fill
 
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def load_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> tuple[Fill, object]:
-    """The batched fill function of a method, and its model (None for a baseline)."""
+@dataclass
+class Method:
+    """A resolved method: its name, batched fill, and for a learned one its model, checkpoint and start fill."""
+
+    name: str
+    fill: Fill
+    model: torch.nn.Module | None = None
+    checkpoint: Path | None = None
+    start: str | None = None  # the registered fill an untrained copy of the model returns
+
+
+def method_source(name: str, checkpoints: str | Path) -> Path | None:
+    """The checkpoint a method name stands for, or None for a registered baseline.
+
+    A path ending in `.pt` (or any existing file) is a checkpoint, whatever folder it lies in; a
+    bare name is a baseline when registered, else `<checkpoints>/<name>/best.pt`. Raises a
+    ValueError naming the known baselines when it is neither.
+    """
+    path = Path(name)
+    if path.suffix == ".pt":
+        if not path.is_file():
+            raise ValueError(f"checkpoint {path} not found; train one with `dvc repro` or give a baseline name")
+        return path
     if name in BASELINES:
-        fn = BASELINES[name]
-        return (lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)])), None
+        return None
+    if path.is_file():
+        return path
     ckpt = Path(checkpoints) / name / "best.pt"
-    if not ckpt.exists():
-        raise ValueError(
-            f"method {name!r} is neither a baseline {sorted(BASELINES)} nor a trained model ({ckpt} missing); "
-            "list it in train.models or remove it from evaluate.methods"
-        )
+    if ckpt.is_file():
+        return ckpt
+    raise ValueError(
+        f"method {name!r} is neither a baseline ({', '.join(sorted(BASELINES))}) nor a checkpoint: "
+        f"give a checkpoint path such as models/lama/best.pt ({ckpt} does not exist)"
+    )
+
+
+def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> Method:
+    """Load the method `name` stands for (see `method_source`), ready to fill."""
+    ckpt = method_source(name, checkpoints)
+    if ckpt is None:
+        fn = BASELINES[name]
+        return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
     dev = pick_device(device)
     model, _ = generator_from_checkpoint(ckpt, dev)
-    return (lambda images, masks: predict(model, images, masks, dev, batch_size)), model
+    start = start_fill(getattr(model, "init_fill", "none"))
+    return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start)
 
 
-def checkpoint_note(name: str, checkpoints: str | Path) -> str | None:
-    """Which training step a model's best.pt holds, out of how many, and its validation score;
+def check_names(methods: list[str], metrics: list[str], checkpoints: str | Path, device: str = "auto") -> None:
+    """Fail on any unknown method, metric or device before the first method runs."""
+    if not methods:
+        raise ValueError("evaluate.methods is empty; list at least one method (e.g. telea)")
+    for m in metrics:
+        get_metric(m)
+    for name in methods:
+        method_source(name, checkpoints)
+    pick_device(device)
+
+
+def resolve_all(names: list[str], checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> list[Method]:
+    """Resolve every method; a learned model's start fill is added after it when not listed, since a
+    learned model is always reported beside the fill it starts from."""
+    methods = [resolve_method(n, checkpoints, device, batch_size) for n in names]
+    listed = set(names)
+    for m in list(methods):
+        if m.start is not None and m.start not in listed:
+            methods.append(resolve_method(m.start, checkpoints))
+            listed.add(m.start)
+    return methods
+
+
+def checkpoint_note(method: Method) -> str | None:
+    """Which training step a model's checkpoint holds, out of how many, and its validation score;
     None for a baseline. Step 0 is the untrained model, i.e. its starting fill: training never beat it."""
-    path = Path(checkpoints) / name / "best.pt"
-    if name in BASELINES or not path.exists():
+    if method.checkpoint is None:
         return None
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(method.checkpoint)
     params, val = ckpt.get("params") or {}, ckpt.get("val") or {}
     scores = ", ".join(f"{k} {v:.4f}" for k, v in val.items())
-    note = f"{name}: best.pt from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
+    note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
     note += f" (validation {scores})" if scores else ""
     return note + (" = the untrained starting fill" if ckpt.get("step") == 0 else "")
 
@@ -65,11 +126,10 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
           metrics: list[str], device: str = "auto", batch_size: int = 32) -> pd.DataFrame:
     """Long-format per-image scores: method, image_id, mask_id, mask_kind, hole_ratio, bucket, metric, value."""
     dev = pick_device(device)
-    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)  # noqa: E731  (N, 3, S, S)
     values = {m: [] for m in metrics}
     for i in range(0, len(images), batch_size):
         sl = slice(i, i + batch_size)
-        out = compute(metrics, to_t(preds[sl]), to_t(images[sl]), torch.from_numpy(masks[sl])[:, None], device=dev)
+        out = compute(metrics, to_nchw(preds[sl]), to_nchw(images[sl]), masks_to_nchw(masks[sl]), device=dev)
         for m in metrics:
             values[m].append(np.asarray(out[m], dtype=np.float64))
     base = pairs[["image_id", "mask_id", "mask_kind", "hole_ratio", "bucket"]].reset_index(drop=True)
@@ -78,18 +138,34 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
     return pd.concat(frames, ignore_index=True)[cols]
 
 
-def example_rows(pairs: pd.DataFrame) -> dict[str, list[int]]:
-    """Per mask kind, the row index of the first pair of each bucket (fixed grid examples)."""
-    firsts = pairs.reset_index(drop=True).groupby(["mask_kind", "bucket"], sort=True).head(1)
-    return {kind: rows.index.tolist() for kind, rows in firsts.groupby("mask_kind", sort=True)}
+@dataclass
+class Results:
+    """What one evaluation produced: scores, predictions and timings per method, and the methods."""
+
+    per_image: pd.DataFrame
+    preds: dict[str, np.ndarray]
+    timings: dict[str, float]
+    methods: list[Method]
+
+
+def evaluate(names: list[str], images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],
+             checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> Results:
+    """Fill and score every pair with every method (names checked first, start fills added)."""
+    check_names(names, metrics, checkpoints, device)
+    methods = resolve_all(names, checkpoints, device, batch_size)
+    frames, preds, timings = [], {}, {}
+    for m in methods:
+        preds[m.name], timings[m.name] = run_method(m.fill, images, masks)
+        frames.append(score(m.name, preds[m.name], images, masks, pairs, metrics, device))
+        print(f"evaluate: {m.name}: {timings[m.name] * 1000:.1f} ms/image")
+    return Results(pd.concat(frames, ignore_index=True), preds, timings, methods)
 
 
 @torch.no_grad()
 def diverse_samples(model, images: np.ndarray, masks: np.ndarray, n: int, seed: int) -> np.ndarray:
     """`n` composited fills per pair from a model that can sample: (N, n, S, S, 3); masks 1 = hole."""
     device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)  # (N, 3, S, S)
-    m = torch.from_numpy(masks)[:, None].to(device)  # (N, 1, S, S)
+    x, m = to_nchw(images).to(device), masks_to_nchw(masks).to(device)  # (N, 3, S, S), (N, 1, S, S)
     gen = torch.Generator(device=device).manual_seed(seed)
     samples = model.sample(x, m, n, generator=gen).float().clamp(0, 1)  # (n, N, 3, S, S)
     comp = m[None] * samples + (1 - m[None]) * x[None]

@@ -134,6 +134,12 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
         Image.fromarray(a).save(tmp, format="PNG")
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes atomically (the old file, if any, stays whole until the new one is complete)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Atomically write a text file."""
     with atomic_path(path) as tmp:

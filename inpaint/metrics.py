@@ -57,8 +57,6 @@ def _pyiqa(name: str, device: str) -> torch.nn.Module:
     return pyiqa.create_metric(name, device=torch.device(device), test_y_channel=False)
 
 
-
-
 def _psnr(pred, target, mask, device):
     return _pyiqa("psnr", str(device))(pred, target).reshape(-1)  # (N,)
 
@@ -145,18 +143,6 @@ METRICS: dict[str, Metric] = {
     ]
 }
 
-NOTE = (
-    "All metrics compare the inpainted image, composited so that known pixels are the original's "
-    "(mask * prediction + (1 - mask) * original), with the original photo, both float RGB in "
-    "[0, 1] at the evaluation resolution, one value per image, averaged over images. psnr, ssim "
-    "and lpips score the whole image, so they also reward the untouched known region and depend "
-    "on the hole ratio; hole_psnr and hole_l1 score the hole pixels only. No metric converts to "
-    "luma: PSNR is 10 log10(1 / (MSE + 1e-8)) over all 3 channels (identical images give 80 dB); "
-    "SSIM is computed per RGB channel on 8-bit values with an 11x11 Gaussian window (sigma 1.5) "
-    "over the valid region and averaged; LPIPS uses AlexNet features."
-)
-
-
 def get_metric(name: str) -> Metric:
     """The metric registered as `name`; ValueError lists the known names."""
     if name not in METRICS:
@@ -172,6 +158,18 @@ def directions(names: list[str]) -> dict[str, bool]:
 def descriptions(names: list[str]) -> dict[str, str]:
     """{name: one-paragraph description of how it is computed} for the report."""
     return {n: get_metric(n).description for n in names}
+
+
+def mean_scores(names: list[str]) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]:
+    """A validation function `(pred, target, mask) -> {name: mean over the batch}` (NCHW, 1 = hole);
+    unknown names fail here, before any training."""
+    for n in names:
+        get_metric(n)
+
+    def validate(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+        return {k: float(v.mean()) for k, v in compute(names, pred, target, mask).items()}
+
+    return validate
 
 
 # ---------------------------------------------------------------------------------------------

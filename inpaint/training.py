@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 import json
 import math
 import time
@@ -22,56 +23,16 @@ import torch
 from tqdm import tqdm
 
 from inpaint import losses
+from inpaint.arrays import masks_to_nchw, to_nchw
+from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, pick_device, predict, save_checkpoint
 from inpaint.data import MaskMix, StepSampler, TrainSet
-from inpaint.io import atomic_path, remove_stale_temps, write_csv
-from inpaint.models import build_discriminator, build_generator, fill_holes
-
-# Bumped whenever a checkpoint's meaning changes (format 2: every generator ends in a FillHead, whose
-# gates blend the fills it is shown; format-1 heads only added a residual).
-CHECKPOINT_FORMAT = 2
+from inpaint.io import remove_stale_temps, write_csv
+from inpaint.metrics import METRICS
+from inpaint.models import build_discriminator, build_generator
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """`auto` takes CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def save_checkpoint(path: str | Path, payload: dict) -> None:
-    """Atomically save a checkpoint (plain tensors and containers only, loadable with weights_only)."""
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint without unpickling code (`weights_only=True`)."""
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{path}: not a readable inpaint checkpoint ({e}); retrain or re-download it") from e
-
-
-def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild the generator a checkpoint describes (architecture + kwargs + weights), in eval mode."""
-    ckpt = load_checkpoint(path, device)
-    for key in ("arch", "kwargs", "state"):
-        if key not in ckpt:
-            raise ValueError(f"{path}: checkpoint lacks {key!r}; it was not written by inpaint's trainer")
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path}: checkpoint format {ckpt.get('format')}, this inpaint reads format {CHECKPOINT_FORMAT}; "
-            f"retrain it (`dvc repro -f train@{ckpt['arch']}`) or use the inpaint version that wrote it"
-        )
-    model = build_generator(ckpt["arch"], **ckpt["kwargs"])
-    model.load_state_dict(ckpt["state"])
-    return model.to(device).eval(), ckpt
 
 
 def _fingerprint(cfg: dict, paths: list[str]) -> str:
@@ -79,14 +40,11 @@ def _fingerprint(cfg: dict, paths: list[str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _check_finite(step: int, logs: dict, ckpt: Path) -> None:
+def _check_finite(step: int, logs: dict) -> None:
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
     if bad:
         name, value = next(iter(bad.items()))
-        raise TrainingDiverged(
-            f"step {step}: loss {name} is {value}; stopped, the last good checkpoint {ckpt} is kept. "
-            "Lower the learning rate or that loss's weight, then rerun (it resumes from that checkpoint)."
-        )
+        raise TrainingDiverged(f"step {step}: loss {name} is {value}")
 
 
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
@@ -148,18 +106,95 @@ def discriminator_step(disc, opt_d, image, comp, mask, cfg) -> dict:
     return logs
 
 
+def model_config(params: dict, model: str) -> dict:
+    """The plain config `train` takes for one model: `train.common` overlaid by `train.<model>`
+    (nested dicts merged key by key), plus `base.image_size` and `base.seed`.
+
+    Raises ValueError naming the dotted params key for an unknown best_metric.
+    """
+    t = params["train"]
+    cfg = _merge(t["common"], t.get(model) or {})
+    cfg.setdefault("kwargs", {})
+    cfg.update(model=model, image_size=params["base"]["image_size"], seed=params["base"]["seed"])
+    if cfg["best_metric"] not in METRICS:
+        raise ValueError(f"train.common.best_metric (or train.{model}.best_metric) is {cfg['best_metric']!r}, "
+                         f"not a known metric; use one of {sorted(METRICS)}")
+    cfg["best_higher"] = METRICS[cfg["best_metric"]].higher_is_better
+    return cfg
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+@dataclass
+class Nets:
+    """What one training step updates: generator, its EMA copy, discriminator, optimisers, VGG."""
+
+    gen: torch.nn.Module
+    ema: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    disc: torch.nn.Module | None = None
+    opt_d: torch.optim.Optimizer | None = None
+    vgg: torch.nn.Module | None = None
+
+
+def build_nets(cfg: dict, device: torch.device) -> Nets:
+    """Seeded networks and optimisers for `cfg` (no discriminator when loss.adv is 0)."""
+    torch.manual_seed(cfg["seed"])
+    gen = build_generator(cfg["model"], **cfg["kwargs"]).to(device)
+    ema = copy.deepcopy(gen).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg["lr_g"], betas=tuple(cfg["betas"]))
+    nets = Nets(gen, ema, opt_g)
+    if cfg["loss"]["adv"] > 0:
+        nets.disc = build_discriminator(cfg["discriminator"]["name"], **cfg["discriminator"]["kwargs"]).to(device)
+        nets.opt_d = torch.optim.Adam(nets.disc.parameters(), lr=cfg["lr_d"], betas=tuple(cfg["betas"]))
+    if cfg["loss"]["perceptual"] > 0 or cfg["loss"]["style"] > 0:
+        from inpaint.perceptual import vgg16_features
+
+        nets.vgg = vgg16_features(tuple(cfg["loss"]["vgg_layers"]), device=device)
+    return nets
+
+
+def train_step(nets: Nets, image: torch.Tensor, mask: torch.Tensor, step: int, cfg: dict) -> dict:
+    """One optimisation step (D on real vs. composite, then G, then EMA) at training step `step`;
+    returns the losses' logs. Raises TrainingDiverged before any update from a non-finite loss."""
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=image.device.type == "cuda")
+    _warm_up(nets.opt_g, cfg["lr_g"], step, cfg["warmup_steps"])
+    if nets.disc is not None:
+        _warm_up(nets.opt_d, cfg["lr_d"], step, cfg["warmup_steps"])
+    with autocast:
+        out_g = nets.gen(image, mask)
+    comp = mask * out_g["pred"] + (1 - mask) * image
+    logs = discriminator_step(nets.disc, nets.opt_d, image, comp, mask, cfg) if nets.disc is not None else {}
+    with autocast:
+        total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, nets.disc)
+    logs.update(g_logs)
+    _check_finite(step, logs)
+    nets.opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    nets.opt_g.step()
+    _ema_update(nets.ema, nets.gen, step, cfg["ema_decay"])
+    return logs
+
+
 def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: np.ndarray, out_dir: str | Path,
-          log_dir: str | Path, validate=None, sample_grid=None) -> dict:
+          log_dir: str | Path, validate=None, sample_grid=None, on_step=None) -> dict:
     """Train one generator as `cfg` says; resumable from `out_dir/last.pt`. Returns a summary dict.
 
     Args:
-        cfg: plain values: model, kwargs, discriminator {name, kwargs}, image_size, seed, batch_size,
-            max_steps, max_minutes, lr_g, lr_d, warmup_steps, betas, ema_decay, log_every, val_every, ckpt_every,
-            best_metric, best_higher, workers, device, masks {kinds, min_ratio, max_ratio},
-            augment {min_scale, color}, loss {l1_hole, l1_valid, perceptual, style, vgg_layers, adv, adv_kind, kl, r1}.
+        cfg: plain values (see `model_config`): model, kwargs, discriminator {name, kwargs}, image_size,
+            seed, batch_size, max_steps, max_minutes, lr_g, lr_d, warmup_steps, betas, ema_decay, log_every,
+            val_every, ckpt_every, best_metric, best_higher, workers, device, masks {kinds, min_ratio,
+            max_ratio}, augment {min_scale, color}, loss {l1_hole, l1_valid, perceptual, style, vgg_layers,
+            adv, adv_kind, kl, r1}.
         val_images, val_masks: fixed validation set, (N, S, S, 3) and (N, S, S) float32, 1 = hole.
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.
+        on_step: fn(step) called after each step's checkpointing, or None (tests stop a run there).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,19 +203,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     fingerprint = _fingerprint(cfg, train_paths)
-
-    torch.manual_seed(cfg["seed"])
-    gen = build_generator(cfg["model"], **cfg["kwargs"]).to(device)
-    use_adv = cfg["loss"]["adv"] > 0
-    disc = build_discriminator(cfg["discriminator"]["name"], **cfg["discriminator"]["kwargs"]).to(device) if use_adv else None
-    ema = copy.deepcopy(gen).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg["lr_g"], betas=tuple(cfg["betas"]))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg["lr_d"], betas=tuple(cfg["betas"])) if use_adv else None
-    vgg = None
-    if cfg["loss"]["perceptual"] > 0 or cfg["loss"]["style"] > 0:
-        from inpaint.perceptual import vgg16_features
-
-        vgg = vgg16_features(tuple(cfg["loss"]["vgg_layers"]), device=device)
+    nets = build_nets(cfg, device)
+    gen, ema, use_adv = nets.gen, nets.ema, nets.disc is not None
 
     step, elapsed, log, vals, best = 0, 0.0, [], [], None
     last = out / "last.pt"
@@ -189,10 +213,10 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         if state.get("fingerprint") == fingerprint:
             gen.load_state_dict(state["gen"])
             ema.load_state_dict(state["ema"])
-            opt_g.load_state_dict(state["opt_g"])
+            nets.opt_g.load_state_dict(state["opt_g"])
             if use_adv:
-                disc.load_state_dict(state["disc"])
-                opt_d.load_state_dict(state["opt_d"])
+                nets.disc.load_state_dict(state["disc"])
+                nets.opt_d.load_state_dict(state["opt_d"])
             torch.set_rng_state(state["rng"])
             step, elapsed, log, vals, best = state["step"], state["elapsed"], state["log"], state["vals"], state["best"]
             print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
@@ -202,8 +226,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     def checkpoint() -> None:
         save_checkpoint(last, {
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "step": step, "elapsed": elapsed,
-            "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": opt_g.state_dict(),
-            "disc": disc.state_dict() if use_adv else {}, "opt_d": opt_d.state_dict() if use_adv else {},
+            "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": nets.opt_g.state_dict(),
+            "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
             "rng": torch.get_rng_state(), "log": log, "vals": vals, "best": best,
         })
         write_csv(Path(log_dir) / "log.csv", pd.DataFrame(log))
@@ -212,7 +236,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     def run_validation() -> None:
         nonlocal best
         preds = predict(ema, val_images, val_masks, device, cfg["batch_size"])
-        scores = validate(*_nchw(preds, val_images, val_masks)) if validate else {}
+        scores = validate(to_nchw(preds), to_nchw(val_images), masks_to_nchw(val_masks)) if validate else {}
         vals.append({"step": step, **scores})
         if sample_grid:
             sample_grid(out / "samples" / f"step_{step:06d}.png", val_images[:4], val_masks[:4], preds[:4])
@@ -232,7 +256,6 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         data, batch_size=bs, sampler=StepSampler(step * bs, cfg["max_steps"] * bs),
         num_workers=cfg["workers"], pin_memory=device.type == "cuda", drop_last=True,
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     budget = cfg["max_minutes"] * 60
     gen.train()
     bar = tqdm(total=cfg["max_steps"], initial=step, desc=f"train {cfg['model']}", dynamic_ncols=True, mininterval=2)
@@ -245,21 +268,13 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             stopped_by = "minutes"
             break
         image, mask = image.to(device, non_blocking=True), mask.to(device, non_blocking=True)
-        _warm_up(opt_g, cfg["lr_g"], step, cfg["warmup_steps"])
-        if use_adv:
-            _warm_up(opt_d, cfg["lr_d"], step, cfg["warmup_steps"])
-        with autocast:
-            out_g = gen(image, mask)
-        comp = mask * out_g["pred"] + (1 - mask) * image
-        logs = discriminator_step(disc, opt_d, image, comp, mask, cfg) if use_adv else {}
-        with autocast:
-            total, g_logs = generator_losses(out_g, image, mask, cfg, vgg, disc)
-        logs.update(g_logs)
-        _check_finite(step, logs, last)
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        opt_g.step()
-        _ema_update(ema, gen, step, cfg["ema_decay"])
+        try:
+            logs = train_step(nets, image, mask, step, cfg)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(
+                f"{e}; stopped, the last good checkpoint {last} is kept. "
+                "Lower the learning rate or that loss's weight, then rerun (it resumes from that checkpoint)."
+            ) from None
         step += 1
         now = time.perf_counter()
         elapsed += now - t_last
@@ -274,6 +289,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             t_last = time.perf_counter()  # validation time is not training time
         if step % cfg["ckpt_every"] == 0 or step == cfg["max_steps"]:
             checkpoint()
+        if on_step is not None:
+            on_step(step)
     bar.close()
     if not vals or vals[-1]["step"] != step:
         run_validation()
@@ -285,20 +302,3 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         print(f"warning: {cfg['model']} hit train.max_minutes at step {step} of {cfg['max_steps']}; "
               "results now depend on this machine's speed (raise max_minutes or lower max_steps)")
     return summary
-
-
-def _nchw(preds, images, masks):
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float()  # noqa: E731
-    return t(preds), t(images), torch.from_numpy(masks).float()[:, None]
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, images: np.ndarray, masks: np.ndarray, device, batch_size: int = 16) -> np.ndarray:
-    """Composited predictions of a generator: (N, S, S, 3) float32 for images (N, S, S, 3), masks (N, S, S) (1 = hole)."""
-    model.eval()
-    outs = []
-    for i in range(0, len(images), batch_size):
-        x, _, m = _nchw(images[i : i + batch_size], images[i : i + batch_size], masks[i : i + batch_size])
-        comp = fill_holes(model, x.to(device), m.to(device)).float().clamp(0, 1)
-        outs.append(comp.permute(0, 2, 3, 1).cpu().numpy())
-    return np.concatenate(outs).astype(np.float32)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inpaint.models.autoencoder import AutoEncoder
-from inpaint.models.common import INIT_FILLS, NORMS, initial_fills, nearest_fill, pyramid_fill
+from inpaint.models.common import INIT_FILLS, NORMS, initial_fills, start_fill
 from inpaint.models.deepfill import DeepFill
 from inpaint.models.discriminator import PatchGAN
 from inpaint.models.lama import LaMa
@@ -38,9 +38,8 @@ __all__ = [
     "count_parameters",
     "fill_holes",
     "initial_fills",
-    "nearest_fill",
     "pad_to_multiple",
-    "pyramid_fill",
+    "start_fill",
 ]
 
 

@@ -13,13 +13,13 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
-    FILLS_SHOWN,
     FillHead,
     check_init_fill,
     check_inputs,
     check_norm,
     conv_block,
     input_channels,
+    n_fills_shown,
     prepare,
     unshuffle_stem,
     up_block,
@@ -36,7 +36,7 @@ class AutoEncoder(nn.Module):
         max_width: channel cap.
         n_mid: dilated 3x3 convs at the bottleneck (dilation 2, 4, 8, ...).
         skips: concatenate encoder features into the decoder at each scale (U-Net).
-        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
+        init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -65,7 +65,7 @@ class AutoEncoder(nn.Module):
         self.up = nn.ModuleList(
             [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
         )
-        self.head = FillHead(width * grow, FILLS_SHOWN[init_fill])
+        self.head = FillHead(width * grow, n_fills_shown(init_fill))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.

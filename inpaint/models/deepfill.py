@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inpaint.models.common import (
-    FILLS_SHOWN,
     FillHead,
     check_init_fill,
     check_inputs,
     clamp01,
     input_channels,
+    n_fills_shown,
     prepare,
     widths,
     zero_init,
@@ -167,7 +167,7 @@ class DeepFill(nn.Module):
             (as DeepFill): its cost grows with the square of the pixel count, and rate 2 keeps it at
             0.6 GMAC for a 512 px image (rate 1: 11 GMAC) with a 1/8-resolution bottleneck.
         softmax_scale: sharpness of the attention softmax.
-        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
+        init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
     """
 
     def __init__(
@@ -191,7 +191,7 @@ class DeepFill(nn.Module):
 
         # coarse network: encoder, dilated bottleneck, decoder, zero-initialised residual head
         self.coarse = nn.Sequential(encoder(input_channels(init_fill), ws), *dilated(), decoder(ws))
-        self.coarse_head = FillHead(width, FILLS_SHOWN[init_fill], shuffle=False)
+        self.coarse_head = FillHead(width, n_fills_shown(init_fill), shuffle=False)
         # refinement: a dilated-conv branch and a contextual-attention branch, merged, decoded
         self.refine_conv = nn.Sequential(encoder(4, ws), *dilated())
         self.refine_attn_in = nn.Sequential(encoder(4, ws), GatedConv(c, c))

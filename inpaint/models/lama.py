@@ -14,13 +14,13 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
-    FILLS_SHOWN,
     FillHead,
     check_init_fill,
     check_inputs,
     check_norm,
     conv_block,
     input_channels,
+    n_fills_shown,
     norm_layer,
     prepare,
     unshuffle_stem,
@@ -118,7 +118,7 @@ class LaMa(nn.Module):
         max_width: channel cap (the FFC blocks run at min(width * 2**(n_down-1), max_width)).
         n_blocks: FFC residual blocks at the bottleneck.
         ratio_global: share of bottleneck channels in the global (Fourier) branch (LaMa: 0.75).
-        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
+        init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -143,7 +143,7 @@ class LaMa(nn.Module):
         self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
         self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm=norm) for i in reversed(range(n_down - 1))])
-        self.head = FillHead(width, FILLS_SHOWN[init_fill])
+        self.head = FillHead(width, n_fills_shown(init_fill))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.

@@ -20,13 +20,13 @@ import torch
 import torch.nn as nn
 
 from inpaint.models.common import (
-    FILLS_SHOWN,
     FillHead,
     check_init_fill,
     check_inputs,
     check_norm,
     conv_block,
     input_channels,
+    n_fills_shown,
     prepare,
     unshuffle_stem,
     up_block,
@@ -52,7 +52,7 @@ class VAE(nn.Module):
         max_width: channel cap.
         latent_channels: channels of z.
         n_mid: dilated 3x3 convs after the latent is merged (dilation 2, 4, ...).
-        init_fill: one of common.INIT_FILLS (see inpaint.models.common.initial_fills).
+        init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
     """
 
@@ -91,7 +91,7 @@ class VAE(nn.Module):
         self.up = nn.ModuleList(
             [up_block(ws[i + 1] * (2 if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
         )
-        self.head = FillHead(2 * width, FILLS_SHOWN[init_fill])
+        self.head = FillHead(2 * width, n_fills_shown(init_fill))
 
     def _condition(self, image: torch.Tensor, mask: torch.Tensor):
         """Conditioning features per scale, prior (mu, logvar) and (base fill, fills shown); never reads hole pixels."""

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from inpaint.classical import BASELINES, get_baseline, patch_match
+from inpaint.baselines import BASELINES, get_baseline
+from inpaint.patch import patch_match
 
 NAMES = sorted(BASELINES)
-PATCH = [n for n in NAMES if n.startswith("patch_")]
+PATCH = [n for n in NAMES if n.startswith("patch")]  # patch_match, patch_criminisi and the patch fill
 
 
 def _photo_like(h=32, w=36, seed=0):

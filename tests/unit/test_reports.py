@@ -1,4 +1,4 @@
-"""Tests for inpaint.reports: bootstrap aggregation, metrics.json, summary.md, plots, grids."""
+"""Tests for the report modules: stats (bootstrap), summary (metrics.json, summary.md), plots, grids."""
 
 import json
 import math
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from inpaint import reports
+from inpaint import grids, plots, stats, summary
 
-COLS = reports.PER_IMAGE_COLUMNS
+COLS = stats.PER_IMAGE_COLUMNS
 
 
 def _frame(rows):
@@ -51,8 +51,8 @@ def test_aggregate_means_and_n_are_exact():
             ("b", "i1", "m", "boxes", 0.05, "0-10", "psnr", 1.0),
         ]
     )
-    agg = reports.aggregate(df, n_boot=50)
-    assert list(agg.columns) == reports.AGG_COLUMNS
+    agg = stats.aggregate(df, n_boot=50)
+    assert list(agg.columns) == stats.AGG_COLUMNS
     assert _row(agg, "a", "psnr", "all", "all")["mean"] == pytest.approx(70 / 3)
     assert _row(agg, "a", "psnr", "all", "all")["n"] == 3
     assert _row(agg, "a", "psnr", "kind", "boxes")["mean"] == pytest.approx(15.0)
@@ -69,7 +69,7 @@ def test_aggregate_means_and_n_are_exact():
 
 def test_buckets_sort_numerically():
     df = _frame([("a", f"i{b}", "m", "k", b / 100, f"{b}-{b + 10}", "psnr", 1.0) for b in (90, 10, 0, 50)])
-    agg = reports.aggregate(df, n_boot=10)
+    agg = stats.aggregate(df, n_boot=10)
     assert list(agg.loc[agg.group_type == "bucket", "group"]) == ["0-10", "10-20", "50-60", "90-100"]
 
 
@@ -78,7 +78,7 @@ def test_ci_contains_mean_and_narrows_with_more_samples():
     large = _synthetic(n_images=300)
     w = {}
     for name, df in (("small", small), ("large", large)):
-        agg = reports.aggregate(df, n_boot=300)
+        agg = stats.aggregate(df, n_boot=300)
         assert (agg.ci_low <= agg["mean"] + 1e-12).all() and (agg["mean"] <= agg.ci_high + 1e-12).all()
         r = _row(agg, "a", "psnr", "all", "all")
         w[name] = r.ci_high - r.ci_low
@@ -89,26 +89,26 @@ def test_ci_width_matches_normal_theory():
     # 400 draws of a unit-variance normal: the 95% CI of the mean is about +-1.96 / sqrt(400) = +-0.098.
     rng = np.random.default_rng(1)
     df = _frame([("a", f"i{i}", "m", "k", 0.05, "0-10", "x", v) for i, v in enumerate(rng.normal(size=400))])
-    r = _row(reports.aggregate(df, n_boot=2000), "a", "x", "all", "all")
+    r = _row(stats.aggregate(df, n_boot=2000), "a", "x", "all", "all")
     sd = df.value.std()
     assert r.ci_high - r.ci_low == pytest.approx(2 * 1.96 * sd / 20, rel=0.15)
 
 
 def test_ci_level_changes_width():
     df = _synthetic(n_images=60)
-    r90 = _row(reports.aggregate(df, n_boot=500, ci=0.80), "a", "psnr", "all", "all")
-    r99 = _row(reports.aggregate(df, n_boot=500, ci=0.99), "a", "psnr", "all", "all")
+    r90 = _row(stats.aggregate(df, n_boot=500, ci=0.80), "a", "psnr", "all", "all")
+    r99 = _row(stats.aggregate(df, n_boot=500, ci=0.99), "a", "psnr", "all", "all")
     assert r90.ci_high - r90.ci_low < r99.ci_high - r99.ci_low
 
 
 def test_aggregate_is_deterministic_for_a_seed():
     df = _synthetic()
-    a1 = reports.aggregate(df, n_boot=200, seed=3)
+    a1 = stats.aggregate(df, n_boot=200, seed=3)
     # Row order must not change the numbers (only the order methods are listed in).
-    a2 = reports.aggregate(df.sample(frac=1.0, random_state=0), n_boot=200, seed=3)
+    a2 = stats.aggregate(df.sample(frac=1.0, random_state=0), n_boot=200, seed=3)
     key = ["method", "metric", "group_type", "group"]
     pd.testing.assert_frame_equal(a1.sort_values(key, ignore_index=True), a2.sort_values(key, ignore_index=True))
-    a3 = reports.aggregate(df, n_boot=200, seed=4)
+    a3 = stats.aggregate(df, n_boot=200, seed=4)
     assert not np.allclose(a1.ci_low, a3.ci_low)
     np.testing.assert_allclose(a1["mean"], a3["mean"])  # the mean itself is not random
 
@@ -117,7 +117,7 @@ def test_methods_on_the_same_images_are_resampled_together():
     # b = a + 1 on every image: paired resampling shifts the whole CI by exactly 1.
     df = _synthetic(n_images=30, methods=("a",))
     shifted = df.assign(method="b", value=df.value + 1.0)
-    agg = reports.aggregate(pd.concat([df, shifted]), n_boot=200)
+    agg = stats.aggregate(pd.concat([df, shifted]), n_boot=200)
     a, b = _row(agg, "a", "psnr", "all", "all"), _row(agg, "b", "psnr", "all", "all")
     assert b.ci_low - a.ci_low == pytest.approx(1.0, abs=1e-9)
     assert b.ci_high - a.ci_high == pytest.approx(1.0, abs=1e-9)
@@ -131,12 +131,12 @@ def test_nan_values_are_left_out_of_mean_and_n():
             ("a", "i3", "m", "k", 0.25, "20-30", "hole_l1", 0.4),
         ]
     )
-    agg = reports.aggregate(df, n_boot=100)
+    agg = stats.aggregate(df, n_boot=100)
     r = _row(agg, "a", "hole_l1", "all", "all")
     assert r["mean"] == pytest.approx(0.3) and r["n"] == 2
     empty = _row(agg, "a", "hole_l1", "bucket", "0-10")
     assert empty["n"] == 0 and math.isnan(empty["mean"]) and math.isnan(empty["ci_low"])
-    assert reports.metrics_json(agg)["a"]["hole_l1"]["0-10"] is None
+    assert summary.metrics_json(agg)["a"]["hole_l1"]["0-10"] is None
 
 
 @pytest.mark.parametrize(
@@ -149,14 +149,14 @@ def test_nan_values_are_left_out_of_mean_and_n():
 )
 def test_aggregate_rejects_bad_frames(change, match):
     with pytest.raises(ValueError, match=match):
-        reports.aggregate(change(_synthetic(n_images=3)), n_boot=10)
+        stats.aggregate(change(_synthetic(n_images=3)), n_boot=10)
 
 
 def test_aggregate_is_fast_enough_for_big_frames():
     # Not a timing assertion: guards that 1000 resamples of ~20k rows stay vectorised (a Python loop
     # of pandas resamples would take minutes here and time the test out of usefulness).
     df = _synthetic(n_images=3000)
-    agg = reports.aggregate(df, n_boot=1000)
+    agg = stats.aggregate(df, n_boot=1000)
     assert int(_row(agg, "a", "psnr", "all", "all")["n"]) == 3000
 
 
@@ -176,7 +176,7 @@ def test_metrics_json_structure_is_exact():
             ("telea", "i2", "m", "strokes", 0.35, "30-40", "lpips", np.nan),
         ]
     )
-    got = reports.metrics_json(reports.aggregate(df, n_boot=20))
+    got = summary.metrics_json(stats.aggregate(df, n_boot=20))
     expected = {
         "gan": {
             "psnr": {"all": 25.06173, "boxes": 30.0, "strokes": 20.12346, "0-10": 30.0, "30-40": 20.12346},
@@ -196,7 +196,7 @@ def test_metrics_json_structure_is_exact():
 def test_metrics_json_rejects_kind_named_like_a_bucket():
     df = _frame([("a", "i1", "m", "0-10", 0.05, "0-10", "psnr", 1.0)])
     with pytest.raises(ValueError, match="mask kind"):
-        reports.metrics_json(reports.aggregate(df, n_boot=5))
+        summary.metrics_json(stats.aggregate(df, n_boot=5))
 
 
 # --------------------------------------------------------------------------- summary.md
@@ -225,7 +225,7 @@ DESCRIPTIONS = {"psnr": "peak signal-to-noise ratio, dB", "lpips": "learned perc
 
 
 def test_summary_marks_best_respecting_direction():
-    md = reports.summary_markdown(reports.aggregate(_synthetic(), n_boot=100), DIRECTIONS, DESCRIPTIONS)
+    md = summary.summary_markdown(stats.aggregate(_synthetic(), n_boot=100), DIRECTIONS, DESCRIPTIONS)
     # "a" has higher PSNR (good) and lower LPIPS (good): it must be bold in both, "b" in neither.
     for metric in ("psnr ↑", "lpips ↓"):
         header, rows = _table_rows(md, metric, "**By hole ratio**")
@@ -238,8 +238,8 @@ def test_summary_marks_best_respecting_direction():
 
 
 def test_summary_flips_bold_when_direction_flips():
-    agg = reports.aggregate(_synthetic(), n_boot=100)
-    md = reports.summary_markdown(agg, {"psnr": False, "lpips": True}, DESCRIPTIONS)
+    agg = stats.aggregate(_synthetic(), n_boot=100)
+    md = summary.summary_markdown(agg, {"psnr": False, "lpips": True}, DESCRIPTIONS)
     _, rows = _table_rows(md, "psnr ↓", "**By hole ratio**")
     assert all(c.startswith("**") for c in rows["b"]) and not any("**" in c for c in rows["a"])
 
@@ -247,15 +247,15 @@ def test_summary_flips_bold_when_direction_flips():
 def test_summary_bolds_all_tied_methods():
     df = _synthetic(methods=("a",))
     df = pd.concat([df, df.assign(method="b"), df.assign(method="c", value=df.value - 5)])
-    md = reports.summary_markdown(reports.aggregate(df, n_boot=50), DIRECTIONS, DESCRIPTIONS)
+    md = summary.summary_markdown(stats.aggregate(df, n_boot=50), DIRECTIONS, DESCRIPTIONS)
     _, rows = _table_rows(md, "psnr ↑", "**By mask kind**")
     assert all(c.startswith("**") for c in rows["a"] + rows["b"])
     assert not any("**" in c for c in rows["c"])
 
 
 def test_summary_lists_every_method_bucket_kind_timing_and_description():
-    agg = reports.aggregate(_synthetic(methods=("a", "b", "c|d")), n_boot=50)
-    md = reports.summary_markdown(
+    agg = stats.aggregate(_synthetic(methods=("a", "b", "c|d")), n_boot=50)
+    md = summary.summary_markdown(
         agg,
         DIRECTIONS,
         DESCRIPTIONS,
@@ -282,19 +282,19 @@ def test_summary_lists_every_method_bucket_kind_timing_and_description():
 
 
 def test_summary_requires_a_direction_for_every_metric():
-    agg = reports.aggregate(_synthetic(), n_boot=10)
+    agg = stats.aggregate(_synthetic(), n_boot=10)
     with pytest.raises(ValueError, match="lpips"):
-        reports.summary_markdown(agg, {"psnr": True}, DESCRIPTIONS)
+        summary.summary_markdown(agg, {"psnr": True}, DESCRIPTIONS)
 
 
 # --------------------------------------------------------------------------- plots
 
 
 def test_plot_data_csv_is_tidy(tmp_path):
-    agg = reports.aggregate(_synthetic(), n_boot=50)
-    table = reports.plot_data_csv(agg, tmp_path / "psnr.csv", metric="psnr")
+    agg = stats.aggregate(_synthetic(), n_boot=50)
+    table = plots.plot_data_csv(agg, tmp_path / "psnr.csv", metric="psnr")
     back = pd.read_csv(tmp_path / "psnr.csv")
-    assert list(back.columns) == reports.PLOT_COLUMNS
+    assert list(back.columns) == plots.PLOT_COLUMNS
     assert set(back.metric) == {"psnr"} and list(pd.unique(back.method)) == ["a", "b"]
     assert list(back[back.method == "a"].hole_ratio_mid) == [5.0, 15.0, 35.0]
     r = _row(agg, "a", "psnr", "bucket", "30-40")
@@ -302,18 +302,18 @@ def test_plot_data_csv_is_tidy(tmp_path):
     assert got["mean"] == pytest.approx(r["mean"], rel=1e-5) and got.ci_low == pytest.approx(r.ci_low, rel=1e-5)
     assert len(table) == len(back) == 6
     # From a per-image frame, all metrics at once.
-    both = reports.plot_data_csv(_synthetic(), tmp_path / "all.csv", n_boot=20)
+    both = plots.plot_data_csv(_synthetic(), tmp_path / "all.csv", n_boot=20)
     assert set(both.metric) == {"psnr", "lpips"} and len(both) == 12
     with pytest.raises(ValueError, match="ssim"):
-        reports.plot_data(agg, metric="ssim")
+        plots.plot_data(agg, metric="ssim")
 
 
 @pytest.mark.parametrize("source", ["per_image", "agg"])
 def test_plot_metric_vs_hole_ratio_writes_png(tmp_path, source):
     df = _synthetic()
-    data = df if source == "per_image" else reports.aggregate(df, n_boot=50)
+    data = df if source == "per_image" else stats.aggregate(df, n_boot=50)
     out = tmp_path / "sub" / "lpips.png"
-    reports.plot_metric_vs_hole_ratio(data, "lpips", out, higher_is_better=False, n_boot=50)
+    plots.plot_metric_vs_hole_ratio(data, "lpips", out, higher_is_better=False, n_boot=50)
     with Image.open(out) as im:
         assert im.format == "PNG" and im.width > 300 and im.height > 200
     assert [p.name for p in out.parent.iterdir()] == ["lpips.png"]  # no temp files left behind
@@ -330,20 +330,20 @@ def test_show_hole_paints_only_the_hole():
     img = _img(8, 8)
     mask = np.zeros((8, 8), np.float32)
     mask[2:4, 3:6] = 1
-    out = reports.show_hole(img, mask)
+    out = grids.show_hole(img, mask)
     assert out.dtype == np.float32 and out.shape == (8, 8, 3)
     np.testing.assert_array_equal(out[2:4, 3:6], np.broadcast_to([1, 0, 1], (2, 3, 3)))
     np.testing.assert_array_equal(out[mask == 0], img[mask == 0])
-    half = reports.show_hole(img, mask[..., None], color=(0, 0, 0), alpha=0.5)
+    half = grids.show_hole(img, mask[..., None], color=(0, 0, 0), alpha=0.5)
     np.testing.assert_allclose(half[2, 3], img[2, 3] * 0.5, rtol=1e-6)
     with pytest.raises(ValueError, match="mask shape"):
-        reports.show_hole(img, np.zeros((4, 4), np.float32))
+        grids.show_hole(img, np.zeros((4, 4), np.float32))
 
 
 def test_comparison_grid_size_and_crisp_pixels(tmp_path):
     imgs = [_img(64, 64, s) for s in range(6)]
     path = tmp_path / "grid.png"
-    size = reports.comparison_grid([imgs[:3], imgs[3:]], ["input", "telea", "ground truth"], path)
+    size = grids.comparison_grid([imgs[:3], imgs[3:]], ["input", "telea", "ground truth"], path)
     with Image.open(path) as im:
         arr = np.asarray(im.convert("RGB"))
     gap, cell = 4, 256  # 64 px is enlarged x4 to reach min_cell=256
@@ -357,8 +357,8 @@ def test_comparison_grid_size_and_crisp_pixels(tmp_path):
 
 def test_comparison_grid_row_labels_title_and_blank_cells(tmp_path):
     rows = [[_img(32, 48), None], [_img(32, 48, 1), _img(16, 24, 2)]]
-    plain = reports.comparison_grid(rows, ["input", "sample"], tmp_path / "plain.png")
-    labelled = reports.comparison_grid(
+    plain = grids.comparison_grid(rows, ["input", "sample"], tmp_path / "plain.png")
+    labelled = grids.comparison_grid(
         rows,
         ["input", "sample"],
         tmp_path / "labelled.png",
@@ -383,5 +383,54 @@ def test_comparison_grid_row_labels_title_and_blank_cells(tmp_path):
 def test_comparison_grid_rejects_bad_input_without_writing(tmp_path, rows, labels, match):
     path = tmp_path / "grid.png"
     with pytest.raises(ValueError, match=match):
-        reports.comparison_grid(rows, labels, path)
+        grids.comparison_grid(rows, labels, path)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- paired differences
+
+
+def _paired_frame():
+    """Two photos of 10 crops each: model "m" beats "s" by 0.1 LPIPS on photo A, loses by 0.1 on B."""
+    rows = []
+    for photo, delta in (("A", -0.1), ("B", 0.1)):
+        for k in range(10):
+            ratio = 0.1 if k < 5 else 0.4
+            bucket = "10-20" if k < 5 else "40-50"
+            base = 0.2 + 0.01 * k
+            rows.append(("s", photo, f"k{k}", "box", ratio, bucket, "lpips", base))
+            rows.append(("m", photo, f"k{k}", "box", ratio, bucket, "lpips", base + delta))
+            rows.append(("s", photo, f"k{k}", "box", ratio, bucket, "psnr", 20.0))
+            rows.append(("m", photo, f"k{k}", "box", ratio, bucket, "psnr", 20.0 + (1.0 if photo == "A" else 0.0)))
+    return _frame(rows)
+
+
+def test_paired_differences_resample_photos_not_crops():
+    out = stats.paired_differences(_paired_frame(), [("m", "s")], {"lpips": False, "psnr": True},
+                                   {"all": 0.0, ">= 30%": 0.3}, n_boot=400, seed=0)
+    assert list(out.columns) == stats.PAIRED_COLUMNS
+    lp = out[(out.metric == "lpips") & (out.holes == "all")].iloc[0]
+    assert lp["diff"] == pytest.approx(0.0, abs=1e-12) and lp.n == 20 and lp.photos == 2 and lp.better == 0.5
+    # two photos: a resample is A twice, B twice or one of each, so the CI is [-0.1, +0.1]; resampling
+    # the 20 crops as if independent would give about +-0.045
+    assert lp.ci_low == pytest.approx(-0.1) and lp.ci_high == pytest.approx(0.1)
+    big = out[(out.metric == "psnr") & (out.holes == ">= 30%")].iloc[0]
+    assert big.n == 10 and big["diff"] == pytest.approx(0.5) and big.better == 0.5
+
+
+def test_paired_differences_skip_methods_not_scored():
+    out = stats.paired_differences(_paired_frame(), [("m", "nope")], {"lpips": False})
+    assert out.empty
+
+
+def test_summary_shows_what_training_adds_before_the_overview():
+    per_image = _paired_frame()
+    agg = stats.aggregate(per_image, n_boot=50)
+    paired = stats.paired_differences(per_image, [("m", "s")], {"lpips": False, "psnr": True}, n_boot=50)
+    paired["role"] = "its start"
+    md = summary.summary_markdown(agg, {"lpips": False, "psnr": True}, paired=paired)
+    assert md.index("## What training adds") < md.index("## Overview")
+    assert "resampling unit is the photo (2 test photos" in md
+    line = next(x for x in md.splitlines() if x.startswith("| m | s (its start) | all | 20 |"))
+    assert line.endswith("| +0.0000 [-0.1000, +0.1000] | 50% | +0.500 [+0.000, +1.000] | 50% |")
+    assert "## What training adds" not in summary.summary_markdown(agg, {"lpips": False, "psnr": True})

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ import torch
 from testkit import save_photo
 
 from inpaint import losses, training
-from inpaint.training import TrainingDiverged, generator_from_checkpoint, load_checkpoint, save_checkpoint, train
+from inpaint import checkpoints
+from inpaint.checkpoints import generator_from_checkpoint, load_checkpoint, save_checkpoint
+from inpaint.training import TrainingDiverged, train
 
 CFG = {
     "model": "autoencoder", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1},
@@ -125,47 +126,62 @@ def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
 
 
 CHILD = """
-import json, sys
+import json, os, signal, sys
 import numpy as np, torch
 from inpaint.training import train
-cfg, paths, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+cfg, paths, out, kill_at = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[5])
 data = np.load(sys.argv[4])
 torch.set_num_threads(1)
 validate = lambda p, t, m: {"hole_l1": float(((p - t).abs() * m).sum() / m.sum() / 3)}
-train(cfg, paths, data["images"], data["masks"], out, out + "/logs", validate=validate)
+die = lambda step: os.kill(os.getpid(), signal.SIGKILL) if step == kill_at else None
+train(cfg, paths, data["images"], data["masks"], out, out + "/logs", validate=validate, on_step=die)
 """
 
 
-def test_sigkill_at_any_moment_then_rerun_ends_like_an_uninterrupted_run(setup, tmp_path):
+@pytest.mark.parametrize("kill_at, ckpt_every", [(17, 1), (7, 3)])
+def test_sigkill_then_rerun_ends_like_an_uninterrupted_run(setup, tmp_path, kill_at, ckpt_every):
     cfg = copy.deepcopy(CFG)
-    cfg.update(max_steps=40, ckpt_every=1)
+    cfg.update(max_steps=24, ckpt_every=ckpt_every)
     torch.set_num_threads(1)
     _run(cfg, setup, tmp_path / "full")
     paths, images, masks = setup
     np.savez(tmp_path / "val.npz", images=images, masks=masks)
-    args = [sys.executable, "-c", CHILD, json.dumps(cfg), json.dumps(paths), str(tmp_path / "killed"), str(tmp_path / "val.npz")]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while not (tmp_path / "killed/last.pt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)  # somewhere mid-run, possibly mid-write
-    proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
-    step = load_checkpoint(tmp_path / "killed/last.pt")["step"]
-    assert 1 <= step < 40
+    args = [sys.executable, "-c", CHILD, json.dumps(cfg), json.dumps(paths), str(tmp_path / "killed"),
+            str(tmp_path / "val.npz"), str(kill_at)]
+    proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert load_checkpoint(tmp_path / "killed/last.pt")["step"] == kill_at // ckpt_every * ckpt_every
     _run(cfg, setup, tmp_path / "killed")
     _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "killed/last.pt"))
     assert not [p for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp.pt")]
 
 
-def test_changed_params_start_from_scratch(setup, tmp_path):
+def test_changed_params_start_from_scratch(setup, tmp_path, capsys):
     _run(CFG, setup, tmp_path / "run")
     cfg = copy.deepcopy(CFG)
     cfg["lr_g"] = 5e-4
-    summary = _run(cfg, setup, tmp_path / "run")
-    assert summary["steps"] == 6
-    assert load_checkpoint(tmp_path / "run/last.pt")["fingerprint"] != ""
+    _run(cfg, setup, tmp_path / "run")
+    assert "training from scratch" in capsys.readouterr().out
+    _run(cfg, setup, tmp_path / "fresh")  # what the changed params give from nothing
+    _assert_same(_states(tmp_path / "fresh/last.pt"), _states(tmp_path / "run/last.pt"))
+    old = _states(tmp_path / "fresh/last.pt")
+    _run(CFG, setup, tmp_path / "old")
+    with pytest.raises(AssertionError):  # the check above can tell the two runs apart
+        _assert_same(old, _states(tmp_path / "old/last.pt"))
+
+
+def test_model_config_merges_the_models_section_and_names_a_bad_best_metric():
+    params = {"base": {"image_size": 32, "seed": 3},
+              "train": {"common": {**{k: v for k, v in CFG.items() if k not in ("model", "kwargs", "image_size", "seed",
+                                                                                 "best_higher")}},
+                        "lama": {"loss": {"adv": 0.5}, "max_steps": 9}}}
+    cfg = training.model_config(params, "lama")
+    assert cfg["model"] == "lama" and cfg["kwargs"] == {} and cfg["max_steps"] == 9 and cfg["seed"] == 3
+    assert cfg["loss"]["adv"] == 0.5 and cfg["loss"]["l1_hole"] == CFG["loss"]["l1_hole"]  # merged key by key
+    assert cfg["best_higher"] is False  # hole_l1: lower is better
+    params["train"]["common"]["best_metric"] = "fid"
+    with pytest.raises(ValueError, match=r"train.common.best_metric.*'fid'.*hole_l1.*lpips.*psnr"):
+        training.model_config(params, "lama")
 
 
 def test_nan_loss_stops_with_step_and_loss_name_keeping_last_good_checkpoint(setup, tmp_path, monkeypatch):
@@ -205,5 +221,5 @@ def test_learning_rate_warms_up_linearly_and_resumes_at_the_same_rate():
 
 
 def test_pick_device():
-    assert training.pick_device("cpu").type == "cpu"
-    assert training.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert checkpoints.pick_device("cpu").type == "cpu"
+    assert checkpoints.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

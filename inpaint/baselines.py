@@ -1,0 +1,54 @@
+"""The registry of every non-learned method: diffusion, patch methods and the parameter-free fills.
+
+Each entry is `(image (H, W, 3) float32 in [0, 1], mask (H, W), 1 = hole) -> composited image`, the
+signature every method has, so evaluation and the `inpaint` command call them all alike. The fills
+(`nearest`, `pyramid`, `hybrid`, `patch`) are the starting points of the generators: scoring them
+beside a trained model shows what training added.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
+from inpaint.classical import biharmonic, check_inputs, composite, navier_stokes, telea
+from inpaint.fills import FILLS
+from inpaint.patch import patch_criminisi, patch_match
+
+Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def as_baseline(fill_name: str) -> Baseline:
+    """A registered fill (`inpaint.fills.FILLS`, batched torch) as a baseline on one numpy image."""
+    fill = FILLS[fill_name]
+
+    def baseline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        image, mask, hole = check_inputs(image, mask)
+        if not hole.any():
+            return image.copy()
+        with torch.no_grad():
+            filled = to_nhwc(fill(to_nchw(image), masks_to_nchw(hole.astype(np.float32))))[0]
+        return composite(filled, image, mask)
+
+    baseline.__name__ = baseline.__qualname__ = f"{fill_name}_fill"
+    baseline.__doc__ = f"The `{fill_name}` fill of inpaint.fills as a baseline (1 = hole)."
+    return baseline
+
+
+BASELINES: dict[str, Baseline] = {
+    "telea": telea,
+    "navier_stokes": navier_stokes,
+    "biharmonic": biharmonic,
+    "patch_match": patch_match,
+    "patch_criminisi": patch_criminisi,
+    **{name: as_baseline(name) for name in FILLS},
+}
+
+
+def get_baseline(name: str) -> Baseline:
+    """The baseline function registered as `name`; ValueError lists the known names."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known: {sorted(BASELINES)}")
+    return BASELINES[name]

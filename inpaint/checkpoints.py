@@ -1,0 +1,76 @@
+"""Checkpoints and inference: the format, atomic save, safe load, rebuilding a generator, predicting.
+
+A checkpoint describes itself: `{"format", "arch", "kwargs", "state", "step", "params", "val"}` for
+a generator (best.pt), plus optimiser and RNG state for a resumable run (last.pt). Everything here
+is what evaluation and the `inpaint` command need, so neither imports the training loop.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
+from inpaint.io import atomic_path
+from inpaint.models import build_generator, fill_holes
+
+# Bumped whenever a checkpoint's meaning changes (format 2: every generator ends in a FillHead, whose
+# gates blend the fills it is shown; format-1 heads only added a residual).
+CHECKPOINT_FORMAT = 2
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto` takes CUDA when present, else the CPU; a device that is not there is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: this machine has no CUDA GPU visible to torch; use auto or cpu")
+    return device
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    """Atomically save a checkpoint (plain tensors and containers only, loadable with weights_only)."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint without unpickling code (`weights_only=True`)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"{path}: not a readable inpaint checkpoint ({e}); retrain or re-download it") from e
+
+
+def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the generator a checkpoint describes (architecture + kwargs + weights), in eval mode."""
+    ckpt = load_checkpoint(path, device)
+    for key in ("arch", "kwargs", "state"):
+        if key not in ckpt:
+            raise ValueError(f"{path}: checkpoint lacks {key!r}; it was not written by inpaint's trainer")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path}: checkpoint format {ckpt.get('format')}, this inpaint reads format {CHECKPOINT_FORMAT}; "
+            f"retrain it (`dvc repro -f train@{ckpt['arch']}`) or use the inpaint version that wrote it"
+        )
+    model = build_generator(ckpt["arch"], **ckpt["kwargs"])
+    model.load_state_dict(ckpt["state"])
+    return model.to(device).eval(), ckpt
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: np.ndarray, masks: np.ndarray, device, batch_size: int = 16) -> np.ndarray:
+    """Composited predictions of a generator: (N, S, S, 3) float32 for images (N, S, S, 3), masks (N, S, S) (1 = hole)."""
+    model.eval()
+    outs = []
+    for i in range(0, len(images), batch_size):
+        x, m = to_nchw(images[i : i + batch_size]), masks_to_nchw(masks[i : i + batch_size])
+        outs.append(to_nhwc(fill_holes(model, x.to(device), m.to(device)).float().clamp(0, 1)))
+    return np.concatenate(outs).astype(np.float32)

@@ -1,0 +1,87 @@
+"""The reports/ folder of one evaluation: metrics.json, summary.md, plots and comparison grids."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inpaint.evaluation import Results, checkpoint_note, diverse_samples
+from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
+from inpaint.io import write_csv, write_text
+from inpaint.metrics import descriptions, directions
+from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
+from inpaint.stats import aggregate, paired_differences
+from inpaint.summary import metrics_json, summary_markdown
+
+CI = 0.95
+# The hole ranges "what training adds" is shown for: every pair, and the large holes where fills differ.
+HOLE_RANGES = {"all": 0.0, ">= 30%": 0.3}
+# The metrics it is shown for, when evaluated (a perceptual and a pixel metric).
+PAIRED_METRICS = ("lpips", "psnr")
+RANKING_METRIC = "lpips"  # picks "the best non-learned method"
+
+
+def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(model, versus, role) for every learned model: its start fill, and the best non-learned method."""
+    learned = [m for m in results.methods if m.checkpoint is not None]
+    others = [m.name for m in results.methods if m.checkpoint is None]
+    overall = agg[(agg.group_type == "all") & (agg.metric == RANKING_METRIC) & agg.method.isin(others)]
+    best = overall.sort_values("mean").method.iloc[0] if len(overall) else None
+    out = []
+    for m in learned:
+        if m.start is not None:
+            out.append((m.name, m.start, "its start"))
+        if best is not None and best != m.start:
+            out.append((m.name, best, "best classical"))
+    return out
+
+
+def write_report(out: str | Path, results: Results, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
+                 n_boot: int, seed: int, samples: int) -> None:
+    """Write per_image.csv, metrics.json, summary.md, plots/ and grids/ under `out`."""
+    out = Path(out)
+    per_image, preds = results.per_image, results.preds
+    metrics = list(pd.unique(per_image.metric))
+    names = [m.name for m in results.methods]
+    higher = directions(metrics)
+    agg = aggregate(per_image, n_boot=n_boot, seed=seed, ci=CI)
+
+    plots, figures = {}, {}
+    for m in metrics:
+        plot_metric_vs_hole_ratio(agg, m, out / "plots" / f"{m}.png", higher[m])
+        plot_data_csv(agg, out / "plots" / f"{m}.csv", metric=m)
+        plots[m] = f"plots/{m}.png"
+    columns = ["input", *names, "ground truth"]
+    for kind, rows in example_rows(pairs).items():
+        grid = [[show_hole(images[i], masks[i]), *(preds[n][i] for n in names), images[i]] for i in rows]
+        labels = [f"{pairs.bucket[i]}% ({pairs.image_id[i]})" for i in rows]
+        comparison_grid(grid, columns, out / "grids" / f"{kind}.png", row_labels=labels, title=f"mask kind: {kind}")
+        figures[f"mask kind {kind}"] = f"grids/{kind}.png"
+    big = diverse_rows(pairs)
+    for m in results.methods:
+        if not hasattr(m.model, "sample") or not big:
+            continue
+        fills = diverse_samples(m.model, images[big], masks[big], samples, seed)
+        grid = [[show_hole(images[i], masks[i]), *f, images[i]] for i, f in zip(big, fills)]
+        cols = ["input", *(f"sample {k + 1}" for k in range(samples)), "ground truth"]
+        comparison_grid(grid, cols, out / "grids" / f"{m.name}_samples.png", title=f"{m.name}: diverse fills")
+        figures[f"{m.name}: {samples} samples per hole"] = f"grids/{m.name}_samples.png"
+
+    triples = comparisons(results, agg)
+    shown = {m: higher[m] for m in PAIRED_METRICS if m in higher}
+    paired = paired_differences(per_image, [(a, b) for a, b, _ in triples], shown, HOLE_RANGES, n_boot, seed, CI)
+    roles = {(a, b): role for a, b, role in triples}
+    paired["role"] = [roles[(a, b)] for a, b in zip(paired.method, paired.versus)]
+
+    notes = [f"{len(pairs)} test pairs ({pairs.image_id.nunique()} photos) at {images.shape[1]}x{images.shape[2]}; "
+             f"means with {round(100 * CI)}% bootstrap CIs ({n_boot} resamples)."]
+    trained = [n for n in map(checkpoint_note, results.methods) if n]
+    if trained:
+        notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
+    md = summary_markdown(agg, higher, descriptions(metrics), results.timings, notes=notes, plots=plots,
+                          figures=figures, paired=paired)
+    write_csv(out / "per_image.csv", per_image)
+    write_text(out / "metrics.json", json.dumps(metrics_json(agg), indent=1))
+    write_text(out / "summary.md", md)
