@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from inpaint.arrays import to_nchw
 from inpaint.baselines import BASELINES
 from inpaint.metrics import METRICS, compute
 
@@ -31,10 +32,6 @@ def photo(name: str, size: int) -> np.ndarray:
     s = min(h, w)
     img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]  # centre square
     return (cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) / 255.0).astype(np.float32)
-
-
-def to_nchw(images: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (N, 3, S, S)
 
 
 def strokes(size: int, rng: np.random.Generator, ratio: float = 0.3) -> np.ndarray:
@@ -57,7 +54,7 @@ def bench_baselines(sizes: list[int], n_images: int, seed: int) -> dict:
             preds = [fill(img, m) for img, m in pairs]
             dt = time.perf_counter() - t0
             masks = torch.from_numpy(np.stack([m for _, m in pairs]))[:, None]  # (N, 1, S, S)
-            hole_psnr = compute(["hole_psnr"], to_nchw(preds), to_nchw([img for img, _ in pairs]), masks)["hole_psnr"]
+            hole_psnr = compute(["hole_psnr"], to_nchw(preds), to_nchw(np.stack([img for img, _ in pairs])), masks)["hole_psnr"]
             out.setdefault(name, {})[str(size)] = {
                 "images_per_s": round(n_images / dt, 2),
                 "s_per_image": round(dt / n_images, 4),
@@ -69,7 +66,7 @@ def bench_baselines(sizes: list[int], n_images: int, seed: int) -> dict:
 
 def bench_metrics(device: str, batch: int, size: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    target = to_nchw([photo(PHOTOS[i % len(PHOTOS)], size) for i in range(batch)])
+    target = to_nchw(np.stack([photo(PHOTOS[i % len(PHOTOS)], size) for i in range(batch)]))
     mask = torch.from_numpy(np.stack([strokes(size, rng) for _ in range(batch)]))[:, None]  # (B, 1, S, S)
     g = torch.Generator().manual_seed(seed)
     pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)

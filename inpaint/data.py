@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from inpaint.arrays import to_nchw
 from inpaint.io import read_rgb8
 from inpaint.masks import get_generator, sample_mask
 
@@ -92,7 +93,7 @@ class TrainSet(torch.utils.data.Dataset):
         self.augment.set_random_seed(int(rng.integers(2**31)))
         image = self.augment(image=self._read(int(order[pos])))["image"]
         mask = self.mask_mix(rng, self.size)
-        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        image = to_nchw(image)[0] / 255.0  # (3, S, S)
         return image, torch.from_numpy(mask).float()[None]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inpaint.arrays import to_nchw, to_nhwc
 from inpaint.patch import patch_match
 
 Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -167,12 +168,12 @@ def patch_fill(image: torch.Tensor, mask: torch.Tensor, seed: int = 0) -> torch.
         image: (N, 3, H, W) float in [0, 1].
         mask: (N, 1, H, W) float, 1 = hole.
     """
-    imgs = image.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, 3)
+    imgs = to_nhwc(image)  # (N, H, W, 3)
     holes = mask.detach().float()[:, 0].cpu().numpy()  # (N, H, W)
     fill = lambda i: patch_match(np.clip(imgs[i], 0.0, 1.0), holes[i], seed=seed)  # noqa: E731
     with ThreadPoolExecutor(max(1, min(len(imgs), torch.get_num_threads()))) as pool:
         out = np.stack(list(pool.map(fill, range(len(imgs)))))
-    out = torch.from_numpy(out).permute(0, 3, 1, 2).to(device=image.device, dtype=image.dtype)
+    out = to_nchw(out).to(device=image.device, dtype=image.dtype)
     return mask * out + (1.0 - mask) * image  # known pixels bit-for-bit
 
 
