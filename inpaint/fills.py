@@ -2,7 +2,7 @@
 
 Each fill is `(image (N, C, H, W), mask (N, 1, H, W)) -> filled image` on torch tensors in [0, 1],
 mask 1 = hole; hole pixels of the image are never read and known pixels come back bit for bit.
-`FILLS` registers them by name; `inpaint.classical.BASELINES` lists each one as a classical method
+`FILLS` registers them by name; `inpaint.baselines.BASELINES` lists each one as a classical method
 too, so the report scores every generator's starting fill beside the generator.
 
   nearest   the colour of the nearest known pixel (sharp, Voronoi-like)

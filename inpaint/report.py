@@ -28,7 +28,8 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
     learned = [m for m in results.methods if m.checkpoint is not None]
     others = [m.name for m in results.methods if m.checkpoint is None]
     overall = agg[(agg.group_type == "all") & (agg.metric == RANKING_METRIC) & agg.method.isin(others)]
-    best = overall.sort_values("mean").method.iloc[0] if len(overall) else None
+    higher = directions([RANKING_METRIC])[RANKING_METRIC]
+    best = overall.sort_values("mean", ascending=not higher).method.iloc[0] if len(overall) else None
     out = []
     for m in learned:
         if m.start is not None:

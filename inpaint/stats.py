@@ -201,7 +201,9 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
         metrics: metric -> higher_is_better, for `better` (the share of pairs where method wins).
         min_ratios: label -> smallest hole ratio of the pairs compared, e.g. {"all": 0, ">= 30%": 0.3}.
     Returns:
-        DataFrame with PAIRED_COLUMNS: holes is the label, n the pairs compared, photos their photos.
+        DataFrame with PAIRED_COLUMNS: holes is the label, n the pairs compared, photos their photos,
+        better the share of pairs where the method is strictly better (a tie is not); the CI is NaN
+        when the pairs come from a single photo.
     """
     df = _check_per_image(per_image)
     min_ratios = min_ratios if min_ratios is not None else {"all": 0.0}
@@ -231,6 +233,8 @@ def _cluster_bootstrap_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int,
                           alpha: float) -> tuple[float, float]:
     """Percentile CI of the mean of `values` when whole clusters are resampled with replacement."""
     ids, inverse = np.unique(clusters, return_inverse=True)
+    if len(ids) < 2:  # one photo: a resample is that photo again, and a zero-width interval would lie
+        return float("nan"), float("nan")
     sums = np.bincount(inverse, weights=values)  # (P,)
     counts = np.bincount(inverse).astype(np.float64)  # (P,)
     rng = np.random.default_rng([seed, len(values)])

@@ -250,7 +250,8 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
         "intervals are wide). Each model is compared with the fill it starts from (what an untrained copy "
         "returns) and with the best non-learned method by mean LPIPS. "
         + " ".join(f"{m}: {'positive' if directions[m] else 'negative'} = the model is better." for m in metrics)
-        + " *wins*: share of pairs where the model is better.",
+        + " *wins*: share of pairs where the model is strictly better (ties, e.g. an untrained model, are not)."
+        + " A dash for a CI: all pairs come from one photo, so no interval can be given.",
         "",
         "| model | versus | holes | pairs | " + " | ".join(f"Δ {_md_escape(m)} | wins" for m in metrics) + " |",
         "|:--|:--|:--|--:|" + "--:|--:|" * len(metrics),
@@ -265,7 +266,7 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
                 row += ["–", "–"]
                 continue
             d = _decimals_for([r.diff, r.ci_low, r.ci_high]) + 1
-            sign = lambda x: f"{round(x, d) + 0.0:+.{d}f}"  # noqa: E731  (+ 0.0: no "-0.000")
+            sign = lambda x: "–" if not math.isfinite(x) else f"{round(x, d) + 0.0:+.{d}f}"  # noqa: E731  (+ 0.0: no "-0.000")
             row += [f"{sign(r.diff)} [{sign(r.ci_low)}, {sign(r.ci_high)}]", f"{100 * r.better:.0f}%"]
             n = r.n
         versus_text = _md_escape(versus) + (f" ({role})" if role else "")

@@ -1,7 +1,8 @@
 """The training loop: budget by steps and minutes, EMA generator, validation, resume, NaN guard.
 
 Files written (each atomically) to the run folder:
-  last.pt     everything needed to resume (G, D, EMA, optimisers, RNG, step, log)
+  last.pt     everything needed to resume (G, D, EMA, optimisers, RNG, step, log); also loads as a
+              generator (its EMA), like best.pt
   best.pt     the self-describing EMA generator with the best validation score (for evaluation)
   samples/    a sample grid per validation (input with hole | EMA prediction | ground truth)
 and to the log folder (kept apart so DVC can draw them as plots):
@@ -119,6 +120,9 @@ def model_config(params: dict, model: str) -> dict:
     if cfg["best_metric"] not in METRICS:
         raise ValueError(f"train.common.best_metric (or train.{model}.best_metric) is {cfg['best_metric']!r}, "
                          f"not a known metric; use one of {sorted(METRICS)}")
+    if cfg["best_metric"] not in cfg["val_metrics"]:
+        raise ValueError(f"train.common.best_metric {cfg['best_metric']!r} is not among train.common.val_metrics "
+                         f"{cfg['val_metrics']}, so no checkpoint could ever be judged by it; add it there")
     cfg["best_higher"] = METRICS[cfg["best_metric"]].higher_is_better
     return cfg
 
@@ -229,6 +233,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": nets.opt_g.state_dict(),
             "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
             "rng": torch.get_rng_state(), "log": log, "vals": vals, "best": best,
+            # what generator_from_checkpoint reads, so `inpaint fill --method .../last.pt` runs the latest EMA
+            "arch": cfg["model"], "kwargs": cfg["kwargs"], "state": ema.state_dict(), "params": cfg,
         })
         write_csv(Path(log_dir) / "log.csv", pd.DataFrame(log))
         write_csv(Path(log_dir) / "val.csv", pd.DataFrame(vals))

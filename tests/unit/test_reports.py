@@ -434,3 +434,13 @@ def test_summary_shows_what_training_adds_before_the_overview():
     line = next(x for x in md.splitlines() if x.startswith("| m | s (its start) | all | 20 |"))
     assert line.endswith("| +0.0000 [-0.1000, +0.1000] | 50% | +0.500 [+0.000, +1.000] | 50% |")
     assert "## What training adds" not in summary.summary_markdown(agg, {"lpips": False, "psnr": True})
+
+
+def test_pairs_from_one_photo_get_no_interval():
+    one = _paired_frame()
+    one = one[one.image_id == "A"]
+    out = stats.paired_differences(one, [("m", "s")], {"lpips": False}, n_boot=50)
+    assert out["diff"].iloc[0] == pytest.approx(-0.1) and out.photos.iloc[0] == 1
+    assert np.isnan(out.ci_low.iloc[0]) and np.isnan(out.ci_high.iloc[0])
+    md = summary.paired_markdown(out, {"lpips": False})
+    assert "| -0.1000 [–, –] | 100% |" in md[-2]

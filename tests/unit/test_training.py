@@ -56,6 +56,9 @@ def test_training_writes_checkpoints_logs_and_rebuildable_best(setup, tmp_path):
     assert log[0].startswith("step,minutes") and len(log) == 7 and "d_loss" in log[0] and "l1_hole" in log[0]
     model, ckpt = generator_from_checkpoint(tmp_path / "run/best.pt")
     assert ckpt["arch"] == "autoencoder" and ckpt["kwargs"] == CFG["kwargs"] and not model.training
+    latest, last = generator_from_checkpoint(tmp_path / "run/last.pt")  # last.pt runs too: its EMA
+    assert last["step"] == 6 and all(torch.equal(a, b) for a, b in zip(latest.state_dict().values(),
+                                                                         last["ema"].values()))
     x = torch.rand(1, 3, 32, 32)
     assert model(x, torch.zeros(1, 1, 32, 32))["pred"].shape == (1, 3, 32, 32)
 
@@ -173,7 +176,8 @@ def test_changed_params_start_from_scratch(setup, tmp_path, capsys):
 def test_model_config_merges_the_models_section_and_names_a_bad_best_metric():
     params = {"base": {"image_size": 32, "seed": 3},
               "train": {"common": {**{k: v for k, v in CFG.items() if k not in ("model", "kwargs", "image_size", "seed",
-                                                                                 "best_higher")}},
+                                                                                 "best_higher")},
+                                   "val_metrics": ["hole_l1"]},
                         "lama": {"loss": {"adv": 0.5}, "max_steps": 9}}}
     cfg = training.model_config(params, "lama")
     assert cfg["model"] == "lama" and cfg["kwargs"] == {} and cfg["max_steps"] == 9 and cfg["seed"] == 3
@@ -181,6 +185,9 @@ def test_model_config_merges_the_models_section_and_names_a_bad_best_metric():
     assert cfg["best_higher"] is False  # hole_l1: lower is better
     params["train"]["common"]["best_metric"] = "fid"
     with pytest.raises(ValueError, match=r"train.common.best_metric.*'fid'.*hole_l1.*lpips.*psnr"):
+        training.model_config(params, "lama")
+    params["train"]["common"].update(best_metric="psnr", val_metrics=["lpips"])
+    with pytest.raises(ValueError, match=r"'psnr' is not among train.common.val_metrics \['lpips'\]"):
         training.model_config(params, "lama")
 
 
