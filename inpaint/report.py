@@ -33,7 +33,7 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
     out = []
     for m in learned:
         if m.start is not None:
-            out.append((m.name, m.start, "its start"))
+            out.append((m.name, m.start, "its start" + (", the best non-learned" if m.start == best else "")))
         if best is not None and best != m.start:
             out.append((m.name, best, "best classical"))
     return out

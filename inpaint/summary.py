@@ -265,7 +265,7 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
             if r is None:
                 row += ["–", "–"]
                 continue
-            d = _decimals_for([r.diff, r.ci_low, r.ci_high]) + 1
+            d = min(4, _decimals_for([r.diff, r.ci_low, r.ci_high]) + 1)  # differences: one more digit, at most 4
             sign = lambda x: "–" if not math.isfinite(x) else f"{round(x, d) + 0.0:+.{d}f}"  # noqa: E731  (+ 0.0: no "-0.000")
             row += [f"{sign(r.diff)} [{sign(r.ci_low)}, {sign(r.ci_high)}]", f"{100 * r.better:.0f}%"]
             n = r.n
