@@ -21,7 +21,7 @@ import torch
 
 from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.baselines import BASELINES
-from inpaint.checkpoints import generator_from_checkpoint, load_checkpoint, pick_device, predict
+from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
 from inpaint.metrics import compute, get_metric
 from inpaint.models import start_fill
 
@@ -37,6 +37,7 @@ class Method:
     model: torch.nn.Module | None = None
     checkpoint: Path | None = None
     start: str | None = None  # the registered fill an untrained copy of the model returns
+    info: dict | None = None  # the checkpoint's step, params and validation scores
 
 
 def method_source(name: str, checkpoints: str | Path) -> Path | None:
@@ -71,9 +72,10 @@ def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", bat
         fn = BASELINES[name]
         return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
     dev = pick_device(device)
-    model, _ = generator_from_checkpoint(ckpt, dev)
+    model, meta = generator_from_checkpoint(ckpt, dev)
     start = start_fill(getattr(model, "init_fill", "none"))
-    return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start)
+    info = {k: meta.get(k) for k in ("step", "params", "val")}
+    return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start, info)
 
 
 def check_names(methods: list[str], metrics: list[str], checkpoints: str | Path, device: str = "auto") -> None:
@@ -104,7 +106,7 @@ def checkpoint_note(method: Method) -> str | None:
     None for a baseline. Step 0 is the untrained model, i.e. its starting fill: training never beat it."""
     if method.checkpoint is None:
         return None
-    ckpt = load_checkpoint(method.checkpoint)
+    ckpt = method.info or {}
     params, val = ckpt.get("params") or {}, ckpt.get("val") or {}
     scores = ", ".join(f"{k} {v:.4f}" for k, v in val.items())
     note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"

@@ -238,8 +238,11 @@ def _cluster_bootstrap_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int,
     sums = np.bincount(inverse, weights=values)  # (P,)
     counts = np.bincount(inverse).astype(np.float64)  # (P,)
     rng = np.random.default_rng([seed, len(values)])
-    draws = rng.integers(0, len(ids), size=(n_boot, len(ids)))  # (B, P) photos drawn
-    weight = np.stack([np.bincount(row, minlength=len(ids)) for row in draws]).astype(np.float64)  # (B, P)
+    p = len(ids)
+    draws = rng.integers(0, p, size=(n_boot, p))  # (B, P) photos drawn
+    # times each photo is drawn in each resample, in one bincount (as in _bootstrap_means)
+    flat = (draws + (np.arange(n_boot) * p)[:, None]).ravel()
+    weight = np.bincount(flat, minlength=n_boot * p).reshape(n_boot, p).astype(np.float64)  # (B, P)
     means = weight @ sums / (weight @ counts)  # (B,)
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return float(low), float(high)

@@ -59,6 +59,11 @@ def _fmt(x: float, d: int) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
 
 
+def _signed(x: float, d: int) -> str:
+    """A difference with its sign; "–" when not finite (+ 0.0 turns a rounded -0 into 0)."""
+    return "–" if x is None or not math.isfinite(x) else f"{round(x, d) + 0.0:+.{d}f}"
+
+
 def _best(means: dict, higher_is_better: bool, d: int) -> set:
     """Keys whose mean, as displayed with `d` decimals, equals the best one (ties all bold)."""
     shown = {k: round(v, d) for k, v in means.items() if v is not None and math.isfinite(v)}
@@ -266,8 +271,7 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
                 row += ["–", "–"]
                 continue
             d = min(4, _decimals_for([r.diff, r.ci_low, r.ci_high]) + 1)  # differences: one more digit, at most 4
-            sign = lambda x: "–" if not math.isfinite(x) else f"{round(x, d) + 0.0:+.{d}f}"  # noqa: E731  (+ 0.0: no "-0.000")
-            row += [f"{sign(r.diff)} [{sign(r.ci_low)}, {sign(r.ci_high)}]", f"{100 * r.better:.0f}%"]
+            row += [f"{_signed(r.diff, d)} [{_signed(r.ci_low, d)}, {_signed(r.ci_high, d)}]", f"{100 * r.better:.0f}%"]
             n = r.n
         versus_text = _md_escape(versus) + (f" ({role})" if role else "")
         lines.append(f"| {_md_escape(method)} | {versus_text} | {holes} | {n} | " + " | ".join(row) + " |")
