@@ -108,7 +108,8 @@ def checkpoint_note(method: Method) -> str | None:
         return None
     ckpt = method.info or {}
     params, val = ckpt.get("params") or {}, ckpt.get("val") or {}
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in val.items())
+    scores = ", ".join(f"{k} {v:.4f}" + (f" ± {val[k + '_se']:.4f} (s.e.)" if f"{k}_se" in val else "")
+                       for k, v in val.items() if not k.endswith("_se"))
     note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
     note += f" (validation {scores})" if scores else ""
     return note + (" = the untrained starting fill" if ckpt.get("step") == 0 else "")
@@ -172,3 +173,32 @@ def diverse_samples(model, images: np.ndarray, masks: np.ndarray, n: int, seed: 
     samples = model.sample(x, m, n, generator=gen).float().clamp(0, 1)  # (n, N, 3, S, S)
     comp = m[None] * samples + (1 - m[None]) * x[None]
     return comp.permute(1, 0, 3, 4, 2).cpu().numpy()
+
+
+@torch.no_grad()
+def diversity(model, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, n: int, seed: int,
+              batch_size: int = 16) -> pd.DataFrame:
+    """How different a sampling model's fills are, and how good, per test pair (masks 1 = hole).
+
+    diversity: mean LPIPS between the n(n-1)/2 pairs of its `n` samples, averaged over the hole only
+    (the pairwise-LPIPS score of Pluralistic Image Completion, without the known pixels that every
+    sample shares); sample_lpips: mean LPIPS of the samples to the ground truth, as the lpips metric.
+    Returns columns image_id, mask_id, hole_ratio, diversity, sample_lpips.
+    """
+    from inpaint.perceptual import lpips_model
+
+    if n < 2:
+        raise ValueError(f"evaluate.samples is {n}; a diversity score needs at least 2 samples per hole")
+    device = next(model.parameters()).device
+    lp = lpips_model("alex", device)
+    div, quality = [], []
+    for i in range(0, len(images), batch_size):
+        sl = slice(i, i + batch_size)
+        fills = diverse_samples(model, images[sl], masks[sl], n, seed + i)  # (B, n, S, S, 3)
+        s = torch.from_numpy(fills).to(device).permute(1, 0, 4, 2, 3)  # (n, B, 3, S, S)
+        m, gt = masks_to_nchw(masks[sl]).to(device), to_nchw(images[sl]).to(device)
+        pairwise = [lp.in_region(s[a], s[b], m) for a in range(n) for b in range(a + 1, n)]
+        div.append(torch.stack(pairwise).mean(0).cpu().numpy())
+        quality.append(torch.stack([lp(s[a], gt) for a in range(n)]).mean(0).cpu().numpy())
+    out = pairs[["image_id", "mask_id", "hole_ratio"]].reset_index(drop=True)
+    return out.assign(diversity=np.concatenate(div), sample_lpips=np.concatenate(quality))

@@ -239,6 +239,26 @@ def perceptual_style_loss(
 # VAE
 
 
+def diversity_loss(samples: torch.Tensor, mask: torch.Tensor, margin: float) -> tuple[torch.Tensor, dict]:
+    """Hinge on how different two sampled fills are inside the hole: relu(margin - mean |s0 - s1|).
+
+    A conditional VAE trained briefly learns to ignore its latent (the fill that minimises the
+    content loss is one fill), so its samples come out identical; this term (a mode-seeking loss in
+    the spirit of Mao et al. 2019 and Yang et al. 2019's diversity-sensitive loss) makes the decoder
+    use the latent, and stops pushing once the samples differ by `margin` per pixel on average.
+
+    Args:
+        samples: (2, N, 3, H, W) two fills of the same inputs from different latents.
+        mask: (N, 1, H, W) float, 1 = hole.
+    """
+    if samples.ndim != 5 or samples.shape[0] != 2:
+        raise ValueError(f"diversity_loss needs (2, N, 3, H, W) samples, got {tuple(samples.shape)}")
+    area = (mask.sum() * samples.shape[2]).clamp_min(1.0)
+    spread = ((samples[0] - samples[1]).abs() * mask).sum() / area
+    return F.relu(margin - spread), _logs(sample_spread=spread)
+
+
+
 def kl_loss(
     mu: torch.Tensor,
     logvar: torch.Tensor,

@@ -71,11 +71,14 @@ def _ssim(pred, target, mask, device):
     return ssim(x, y, data_range=255).reshape(-1)  # (N,)
 
 
-def _lpips_fn(pred, target, mask, device):
-    # Lazy: needs the provisioned weights cache; lpips_model builds once per device and caches.
-    from inpaint.perceptual import lpips_model
+def _lpips(net: str):
+    def fn(pred, target, mask, device):
+        # Lazy: needs the provisioned weights cache; lpips_model builds once per device and caches.
+        from inpaint.perceptual import lpips_model
 
-    return lpips_model(net="alex", device=device)(pred, target).reshape(-1)  # (N,)
+        return lpips_model(net=net, device=device)(pred, target).reshape(-1)  # (N,)
+
+    return fn
 
 
 def _hole_mean(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -119,12 +122,20 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "lpips",
-            _lpips_fn,
+            _lpips("alex"),
             False,
             "LPIPS v0.1 perceptual distance (AlexNet trunk and linear heads, inputs mapped to "
             "[-1, 1], spatial average) between the composited image and the original at full "
             "resolution; 0 = identical.",
             min_side=32,  # the AlexNet trunk's receptive field
+        ),
+        Metric(
+            "lpips_vgg",
+            _lpips("vgg"),
+            False,
+            "LPIPS v0.1 with the VGG16 trunk and its linear heads (otherwise as lpips): a second "
+            "perceptual judge, independent of a model trained with AlexNet features.",
+            min_side=16,
         ),
         Metric(
             "hole_psnr",
@@ -161,13 +172,20 @@ def descriptions(names: list[str]) -> dict[str, str]:
 
 
 def mean_scores(names: list[str]) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]:
-    """A validation function `(pred, target, mask) -> {name: mean over the batch}` (NCHW, 1 = hole);
-    unknown names fail here, before any training."""
+    """A validation function `(pred, target, mask) -> {name: mean over the batch, name_se: its standard
+    error}` (NCHW, 1 = hole); unknown names fail here, before any training. The standard error says
+    how far apart two checkpoints' scores must be before the validation set can tell them apart."""
     for n in names:
         get_metric(n)
 
     def validate(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-        return {k: float(v.mean()) for k, v in compute(names, pred, target, mask).items()}
+        out = {}
+        for k, v in compute(names, pred, target, mask).items():
+            v = np.asarray(v, dtype=np.float64)
+            v = v[np.isfinite(v)]
+            out[k] = float(v.mean()) if len(v) else float("nan")
+            out[f"{k}_se"] = float(v.std(ddof=1) / len(v) ** 0.5) if len(v) > 1 else float("nan")
+        return out
 
     return validate
 

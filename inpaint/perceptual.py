@@ -18,6 +18,8 @@ from inpaint.weights import SDIST, load_weights, weights_dir
 LPIPS_NETS = {"alex": "alexnet", "vgg": "vgg16"}
 # VGG16 feature taps -> index of that ReLU in torchvision's vgg16().features.
 VGG16_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
+# AlexNet feature taps -> index of that ReLU in torchvision's alexnet().features (LPIPS' five layers).
+ALEXNET_LAYERS = {"relu1": 1, "relu2": 4, "relu3": 7, "relu4": 9, "relu5": 11}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -79,10 +81,32 @@ class LPIPS(nn.Module):
         Returns:
             (N,) distances.
         """
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape != y.shape:
-            raise ValueError(f"LPIPS needs two (N, 3, H, W) batches of the same shape, got {tuple(x.shape)} "
-                             f"and {tuple(y.shape)}")
+        _check_pair(x, y)
         return self.inner(x, y, normalize=True).flatten()  # normalize: [0, 1] -> [-1, 1]; (N, 1, 1, 1) -> (N,)
+
+    def in_region(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-image LPIPS averaged over the pixels where mask is 1 (e.g. inside the hole) instead of
+        over the whole image: lpips' spatial map (each layer's distance upsampled to full size).
+
+        Args:
+            x, y: (N, 3, H, W) in [0, 1]; mask: (N, 1, H, W), 1 = counted. Returns (N,), NaN where empty.
+        """
+        _check_pair(x, y)
+        if mask.shape != (x.shape[0], 1, *x.shape[2:]):
+            raise ValueError(f"LPIPS.in_region: mask must be (N, 1, H, W) matching {tuple(x.shape)}, got {tuple(mask.shape)}")
+        spatial, self.inner.spatial = self.inner.spatial, True
+        try:
+            dist = self.inner(x, y, normalize=True)  # (N, 1, H, W)
+        finally:
+            self.inner.spatial = spatial
+        area = mask.sum(dim=(1, 2, 3))
+        return torch.where(area > 0, (dist * mask).sum(dim=(1, 2, 3)) / area.clamp_min(1), torch.nan)
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape != y.shape:
+        raise ValueError(f"LPIPS needs two (N, 3, H, W) batches of the same shape, got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}")
 
 
 @functools.cache
@@ -98,36 +122,50 @@ def lpips_model(net: str = "alex", device: str | torch.device = "cpu") -> LPIPS:
 
 
 # ---------------------------------------------------------------------------------------------
-# VGG16 features
+# Frozen ImageNet features (perceptual losses, and pretrained inputs for generators)
 
-def _vgg_layers(layers) -> tuple[str, ...]:
-    """Requested VGG16 taps, deduplicated, shallow to deep; unknown names raise ValueError."""
-    unknown = [n for n in layers if n not in VGG16_LAYERS]
+# net -> (torchvision constructor name, {tap name: index of that ReLU in the net's .features}).
+TRUNKS = {
+    "vgg16": ("vgg16", VGG16_LAYERS),
+    "alexnet": ("alexnet", ALEXNET_LAYERS),
+}
+
+
+def _layers(net: str, layers) -> tuple[str, ...]:
+    """Requested taps of `net` (None: all), deduplicated, shallow to deep; unknown names raise ValueError."""
+    if net not in TRUNKS:
+        raise ValueError(f"unknown feature network {net!r}; known: {list(TRUNKS)}")
+    taps = TRUNKS[net][1]
+    layers = tuple(taps) if layers is None else layers
+    unknown = [n for n in layers if n not in taps]
     if isinstance(layers, str) or not layers or unknown:
-        raise ValueError(f"unknown or no VGG16 layers {layers!r}; known: {list(VGG16_LAYERS)}")
-    return tuple(sorted(set(layers), key=VGG16_LAYERS.get))
+        raise ValueError(f"unknown or no {net} layers {layers!r}; known: {list(taps)}")
+    return tuple(sorted(set(layers), key=taps.get))
 
 
-class VGG16Features(nn.Module):
-    """Frozen ImageNet VGG16 returning the requested ReLU activations; stops after the deepest one."""
+class Features(nn.Module):
+    """A frozen ImageNet trunk (VGG16 or AlexNet) returning the requested ReLU activations; it stops
+    after the deepest one. Weights come from the verified cache (inpaint.weights)."""
 
-    def __init__(self, layers: tuple[str, ...] = tuple(VGG16_LAYERS)):
+    def __init__(self, net: str = "vgg16", layers: tuple[str, ...] | None = None):
         super().__init__()
         import torchvision
 
-        self.layers = _vgg_layers(layers)
-        self._taps = {VGG16_LAYERS[n]: n for n in self.layers}
+        self.net = net
+        self.layers = _layers(net, layers)
+        name, taps = TRUNKS[net]
+        self._taps = {taps[n]: n for n in self.layers}
         last = max(self._taps)
         with torch.device("meta"):  # every parameter is assigned from the cache below
-            self.features = torchvision.models.vgg16(weights=None).features[: last + 1]
-        weights = load_weights("vgg16")
+            self.features = getattr(torchvision.models, name)(weights=None).features[: last + 1]
+        weights = load_weights(net)
         self.features.load_state_dict({k: weights[f"features.{k}"] for k in self.features.state_dict()},
                                       strict=True, assign=True)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         _freeze(self)
 
-    def train(self, mode: bool = True) -> VGG16Features:
+    def train(self, mode: bool = True) -> Features:
         return super().train(False)  # frozen feature extractor
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -136,11 +174,13 @@ class VGG16Features(nn.Module):
         Args:
             x: (N, 3, H, W) in [0, 1]; ImageNet normalisation happens here.
         Returns:
-            {"relu1_2": (N, 64, H, W), "relu2_2": (N, 128, H/2, W/2), "relu3_3": (N, 256, H/4, W/4),
-             "relu4_3": (N, 512, H/8, W/8), "relu5_3": (N, 512, H/16, W/16)}, the requested ones only.
+            VGG16: {"relu1_2": (N, 64, H, W), "relu2_2": (N, 128, H/2, W/2), "relu3_3": (N, 256, H/4, W/4),
+            "relu4_3": (N, 512, H/8, W/8), "relu5_3": (N, 512, H/16, W/16)}; AlexNet: {"relu1": (N, 64,
+            ~H/4, ~W/4), "relu2": (N, 192, ~H/8, ~W/8), "relu3".."relu5": (N, 384 | 256 | 256, ~H/16,
+            ~W/16)} (AlexNet's 11x11 stride-4 stem: 128 px gives 31, 15, 7); the requested ones only.
         """
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"VGG16Features needs (N, 3, H, W), got {tuple(x.shape)}")
+            raise ValueError(f"{self.net} features need (N, 3, H, W), got {tuple(x.shape)}")
         h = (x - self.mean) / self.std  # (N, 3, H, W)
         out = {}
         for i, layer in enumerate(self.features):
@@ -150,12 +190,22 @@ class VGG16Features(nn.Module):
         return out
 
 
+VGG16Features = Features  # the name earlier code and tests use
+
+
 @functools.cache
-def _vgg_cached(layers: tuple[str, ...], device: str, folder: Path) -> VGG16Features:
-    return VGG16Features(layers).to(device)
+def _features_cached(net: str, layers: tuple[str, ...], device: str, folder: Path) -> Features:
+    return Features(net, layers).to(device)
+
+
+def features(net: str, layers: tuple[str, ...] | list[str] | None = None,
+             device: str | torch.device = "cpu") -> Features:
+    """Frozen `net` ("vgg16" | "alexnet") feature extractor for `layers` (default: all taps), built once
+    per (net, layers, device) and shared: don't modify it."""
+    return _features_cached(net, _layers(net, layers), str(torch.device(device)), weights_dir())
 
 
 def vgg16_features(layers: tuple[str, ...] | list[str] = tuple(VGG16_LAYERS),
-                   device: str | torch.device = "cpu") -> VGG16Features:
+                   device: str | torch.device = "cpu") -> Features:
     """Frozen VGG16 feature extractor for `layers`, built once per (layers, device) and shared: don't modify it."""
-    return _vgg_cached(_vgg_layers(layers), str(torch.device(device)), weights_dir())
+    return features("vgg16", layers, device)

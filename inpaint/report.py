@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inpaint.evaluation import Results, checkpoint_note, diverse_samples
+from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
 from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
@@ -39,6 +39,18 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
     return out
 
 
+def diversity_rows(name: str, per_pair: pd.DataFrame, per_image: pd.DataFrame, samples: int) -> list[dict]:
+    """Mean diversity and sample LPIPS of one sampling model per hole range, beside its single fill's LPIPS."""
+    single = per_image[(per_image.method == name) & (per_image.metric == "lpips")]
+    rows = []
+    for label, lo in HOLE_RANGES.items():
+        sel = per_pair[per_pair.hole_ratio >= lo]
+        rows.append({"method": name, "holes": label, "pairs": len(sel), "samples": samples,
+                     "diversity": sel.diversity.mean(), "sample_lpips": sel.sample_lpips.mean(),
+                     "lpips": single[single.hole_ratio >= lo].value.mean() if len(single) else float("nan")})
+    return rows
+
+
 def write_report(out: str | Path, results: Results, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
                  n_boot: int, seed: int, samples: int) -> None:
     """Write per_image.csv, metrics.json, summary.md, plots/ and grids/ under `out`."""
@@ -60,9 +72,12 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         labels = [f"{pairs.bucket[i]}% ({pairs.image_id[i]})" for i in rows]
         comparison_grid(grid, columns, out / "grids" / f"{kind}.png", row_labels=labels, title=f"mask kind: {kind}")
         figures[f"mask kind {kind}"] = f"grids/{kind}.png"
-    big = diverse_rows(pairs)
+    big, diverse = diverse_rows(pairs), []
     for m in results.methods:
-        if not hasattr(m.model, "sample") or not big:
+        if not hasattr(m.model, "sample"):
+            continue
+        diverse += diversity_rows(m.name, diversity(m.model, images, masks, pairs, samples, seed), per_image, samples)
+        if not big:
             continue
         fills = diverse_samples(m.model, images[big], masks[big], samples, seed)
         grid = [[show_hole(images[i], masks[i]), *f, images[i]] for i, f in zip(big, fills)]
@@ -82,7 +97,10 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     if trained:
         notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
     md = summary_markdown(agg, higher, descriptions(metrics), results.timings, notes=notes, plots=plots,
-                          figures=figures, paired=paired)
+                          figures=figures, paired=paired, diverse=pd.DataFrame(diverse))
     write_csv(out / "per_image.csv", per_image)
-    write_text(out / "metrics.json", json.dumps(metrics_json(agg), indent=1))
+    headline = metrics_json(agg)
+    for r in diverse:  # dvc exp show can compare a sampler's diversity too
+        headline[r["method"]].setdefault("diversity", {})[r["holes"]] = round(float(r["diversity"]), 5)
+    write_text(out / "metrics.json", json.dumps(headline, indent=1))
     write_text(out / "summary.md", md)

@@ -134,6 +134,7 @@ def summary_markdown(
     plots: dict[str, str] | None = None,
     figures: dict[str, str] | None = None,
     paired: pd.DataFrame | None = None,
+    diverse: pd.DataFrame | None = None,
 ) -> str:
     """GitHub-flavoured markdown report: overview, per-metric tables by hole ratio and mask kind, timings.
 
@@ -148,6 +149,8 @@ def summary_markdown(
         figures: caption -> relative path of an image (e.g. a comparison grid), in a Figures section.
         paired: the frame of `inpaint.stats.paired_differences` (learned models against their start
             fill and the best classical method), shown first as "What training adds".
+        diverse: per sampling model and hole range (columns method, holes, pairs, samples, diversity,
+            sample_lpips, lpips), shown as "Diverse fills".
     """
     check_agg(agg)
     descriptions = descriptions or {}
@@ -178,6 +181,8 @@ def summary_markdown(
     ]
     if paired is not None and not paired.empty:
         out += paired_markdown(paired, directions, pct)
+    if diverse is not None and not diverse.empty:
+        out += diversity_markdown(diverse)
     out += ["## Overview", ""]
 
     # Overview: methods x metrics, "all" group, plus timing.
@@ -240,6 +245,25 @@ def summary_markdown(
             out += [f"**{caption}**", "", f"![{caption}]({path})", ""]
 
     return "\n".join(out).rstrip() + "\n"
+
+
+def diversity_markdown(diverse: pd.DataFrame) -> list[str]:
+    """The "Diverse fills" section: how different a sampling model's fills are, beside how good."""
+    lines = [
+        "## Diverse fills",
+        "",
+        "For models that sample: *diversity* is the mean LPIPS between every two of its samples, averaged "
+        "inside the hole (Pluralistic Image Completion's score; 0 = the samples are identical); *sample "
+        "LPIPS* is the samples' mean LPIPS to the ground truth, beside the LPIPS of the model's single "
+        "(prior-mean) fill scored above. Diversity bought with quality shows as a sample LPIPS well above it.",
+        "",
+        "| model | holes | pairs | samples | diversity ↑ | sample LPIPS ↓ | single-fill LPIPS ↓ |",
+        "|:--|:--|--:|--:|--:|--:|--:|",
+    ]
+    for r in diverse.itertuples(index=False):
+        lines.append(f"| {_md_escape(r.method)} | {_md_escape(r.holes)} | {r.pairs} | {r.samples} | "
+                     f"{_fmt(r.diversity, 4)} | {_fmt(r.sample_lpips, 4)} | {_fmt(r.lpips, 4)} |")
+    return lines + [""]
 
 
 def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int = 95) -> list[str]:

@@ -6,7 +6,9 @@ Files written (each atomically) to the run folder:
   best.pt     the self-describing EMA generator with the best validation score (for evaluation)
   samples/    a sample grid per validation (input with hole | EMA prediction | ground truth)
 and to the log folder (kept apart so DVC can draw them as plots):
-  log.csv     losses per logged step;  val.csv  validation metrics per validation
+  log.csv     losses per logged step;  val.csv  validation metrics per validation, each beside the
+              first validation's (step 0: the untrained model, i.e. its starting fill); both with the
+              training images seen, the x axis of their DVC plots
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from inpaint.data import MaskMix, StepSampler, TrainSet
 from inpaint.io import remove_stale_temps, write_csv
 from inpaint.metrics import METRICS
 from inpaint.models import build_discriminator, build_generator
+from inpaint.models.common import FillHead
 
 
 class TrainingDiverged(RuntimeError):
@@ -82,6 +85,9 @@ def generator_losses(out: dict, image, mask, cfg: dict, vgg, disc) -> tuple[torc
     if disc is not None and w["adv"] > 0:
         value, logs = losses.g_adv_loss(disc(comp, mask), w["adv_kind"])
         terms.append((w["adv"] * value, logs))
+    if "samples" in out:  # two fills from the prior (see train_step)
+        value, logs = losses.diversity_loss(out["samples"], mask, w["diversity_margin"])
+        terms.append((w["diversity"] * value, logs))
     if "mu" in out and w.get("kl", 0) > 0:
         value, logs = losses.kl_loss(out["mu"], out["logvar"], out.get("prior_mu"), out.get("prior_logvar"))
         terms.append((w["kl"] * value, logs))
@@ -124,6 +130,10 @@ def model_config(params: dict, model: str) -> dict:
         raise ValueError(f"train.common.best_metric {cfg['best_metric']!r} is not among train.common.val_metrics "
                          f"{cfg['val_metrics']}, so no checkpoint could ever be judged by it; add it there")
     cfg["best_higher"] = METRICS[cfg["best_metric"]].higher_is_better
+    cur = cfg.get("curriculum") or {}
+    if cur.get("steps", 0) and not (isinstance(cur.get("size"), int) and 32 <= cur["size"] and cur["size"] % 16 == 0):
+        raise ValueError(f"train.common.curriculum.size (or train.{model}.curriculum.size) is {cur.get('size')!r}; "
+                         "use a multiple of 16 of at least 32 (e.g. 64), or curriculum.steps: 0 to train at image_size only")
     return cfg
 
 
@@ -134,9 +144,35 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def phases(cfg: dict) -> list[tuple[int, int]]:
+    """(crop size, last step) of each training phase: `curriculum.steps` steps at `curriculum.size`
+    (small crops: ~4x the images per second at half the side), then `image_size` to max_steps."""
+    cur = cfg.get("curriculum") or {}
+    first = min(int(cur.get("steps", 0)), cfg["max_steps"])
+    return ([(int(cur["size"]), first)] if first > 0 else []) + [(cfg["image_size"], cfg["max_steps"])]
+
+
+def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = False):
+    """The (image, mask) batches of steps `step`, step+1, ... through every phase. Sample k is the same
+    photo, crop and mask whatever the phase (only its size differs), and a resumed run continues the
+    same stream."""
+    mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
+    bs = cfg["batch_size"]
+    for size, last in phases(cfg):
+        if step >= last:
+            continue
+        data = TrainSet(train_paths, size, mix, cfg["seed"], **cfg["augment"])
+        yield from torch.utils.data.DataLoader(
+            data, batch_size=bs, sampler=StepSampler(step * bs, last * bs),
+            num_workers=cfg["workers"], pin_memory=pin_memory, drop_last=True,
+        )
+        step = last
+
+
 @dataclass
 class Nets:
-    """What one training step updates: generator, its EMA copy, discriminator, optimisers, VGG."""
+    """What one training step updates: generator, its EMA copy, discriminator, optimisers, and the
+    frozen feature network of the perceptual loss (`vgg`: VGG16 or AlexNet, loss.perceptual_net)."""
 
     gen: torch.nn.Module
     ema: torch.nn.Module
@@ -157,10 +193,24 @@ def build_nets(cfg: dict, device: torch.device) -> Nets:
         nets.disc = build_discriminator(cfg["discriminator"]["name"], **cfg["discriminator"]["kwargs"]).to(device)
         nets.opt_d = torch.optim.Adam(nets.disc.parameters(), lr=cfg["lr_d"], betas=tuple(cfg["betas"]))
     if cfg["loss"]["perceptual"] > 0 or cfg["loss"]["style"] > 0:
-        from inpaint.perceptual import vgg16_features
+        from inpaint.perceptual import features
 
-        nets.vgg = vgg16_features(tuple(cfg["loss"]["vgg_layers"]), device=device)
+        nets.vgg = features(cfg["loss"]["perceptual_net"], cfg["loss"]["perceptual_layers"], device=device)
     return nets
+
+
+def head_logs(gen: torch.nn.Module, mask: torch.Tensor) -> dict:
+    """How much the generator changes its starting fill inside the hole (mean |pred - base|, from the
+    last forward) and the gradient norm of its output head(s): a head that never learns shows as a
+    change stuck at 0 with a gradient of 0."""
+    heads = [m for m in gen.modules() if isinstance(m, FillHead) and getattr(m, "last_change", None) is not None]
+    if not heads:
+        return {}
+    change = heads[-1].last_change.abs().mean(1, keepdim=True)  # (N, 1, H, W) the final head's
+    area = mask.sum().clamp_min(1.0)
+    grads = [m.conv.weight.grad for m in heads if m.conv.weight.grad is not None]
+    return {"change_hole": float((change * mask).sum() / area),
+            "head_grad": float(torch.sqrt(sum(g.float().pow(2).sum() for g in grads))) if grads else 0.0}
 
 
 def train_step(nets: Nets, image: torch.Tensor, mask: torch.Tensor, step: int, cfg: dict) -> dict:
@@ -172,14 +222,19 @@ def train_step(nets: Nets, image: torch.Tensor, mask: torch.Tensor, step: int, c
         _warm_up(nets.opt_d, cfg["lr_d"], step, cfg["warmup_steps"])
     with autocast:
         out_g = nets.gen(image, mask)
+        if cfg["loss"].get("diversity", 0) > 0 and hasattr(nets.gen, "sample"):
+            out_g["samples"] = nets.gen.sample(image, mask, 2)  # (2, N, 3, H, W)
     comp = mask * out_g["pred"] + (1 - mask) * image
     logs = discriminator_step(nets.disc, nets.opt_d, image, comp, mask, cfg) if nets.disc is not None else {}
     with autocast:
-        total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, nets.disc)
+        # "NoGAN": before loss.adv_start the discriminator learns but the generator ignores it
+        disc = nets.disc if step >= cfg["loss"].get("adv_start", 0) else None
+        total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, disc)
     logs.update(g_logs)
     _check_finite(step, logs)
     nets.opt_g.zero_grad(set_to_none=True)
     total.backward()
+    logs.update(head_logs(nets.gen, mask))
     nets.opt_g.step()
     _ema_update(nets.ema, nets.gen, step, cfg["ema_decay"])
     return logs
@@ -192,9 +247,10 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     Args:
         cfg: plain values (see `model_config`): model, kwargs, discriminator {name, kwargs}, image_size,
             seed, batch_size, max_steps, max_minutes, lr_g, lr_d, warmup_steps, betas, ema_decay, log_every,
-            val_every, ckpt_every, best_metric, best_higher, workers, device, masks {kinds, min_ratio,
-            max_ratio}, augment {min_scale, color}, loss {l1_hole, l1_valid, perceptual, style, vgg_layers,
-            adv, adv_kind, kl, r1}.
+            val_every, ckpt_every, best_metric, best_higher, workers, device, curriculum {size, steps}
+            (optional), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
+            l1_valid, perceptual, style, perceptual_net, perceptual_layers, adv, adv_kind, adv_start, kl,
+            r1, diversity, diversity_margin}.
         val_images, val_masks: fixed validation set, (N, S, S, 3) and (N, S, S) float32, 1 = hole.
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.
@@ -210,7 +266,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     nets = build_nets(cfg, device)
     gen, ema, use_adv = nets.gen, nets.ema, nets.disc is not None
 
-    step, elapsed, log, vals, best = 0, 0.0, [], [], None
+    step, images, elapsed, log, vals, best = 0, 0, 0.0, [], [], None
     last = out / "last.pt"
     if last.exists():
         state = load_checkpoint(last, device)
@@ -223,13 +279,14 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
                 nets.opt_d.load_state_dict(state["opt_d"])
             torch.set_rng_state(state["rng"])
             step, elapsed, log, vals, best = state["step"], state["elapsed"], state["log"], state["vals"], state["best"]
+            images = state.get("images", step * cfg["batch_size"])  # older last.pt: constant batches
             print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
         else:
             print(f"{last}: written for other params or data; training from scratch")
 
     def checkpoint() -> None:
         save_checkpoint(last, {
-            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "step": step, "elapsed": elapsed,
+            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "step": step, "images": images, "elapsed": elapsed,
             "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": nets.opt_g.state_dict(),
             "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
             "rng": torch.get_rng_state(), "log": log, "vals": vals, "best": best,
@@ -243,7 +300,11 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         nonlocal best
         preds = predict(ema, val_images, val_masks, device, cfg["batch_size"])
         scores = validate(to_nchw(preds), to_nchw(val_images), masks_to_nchw(val_masks)) if validate else {}
-        vals.append({"step": step, **scores})
+        # the first validation scores the untrained model, i.e. its starting fill: every row carries
+        # that reference, which the val_curve plot draws as a line
+        start = {f"{k}_start_fill": v for k, v in (vals[0] if vals else scores).items()
+                 if k in scores and not k.endswith("_se")}
+        vals.append({"step": step, "images": images, **scores, **start})
         if sample_grid:
             sample_grid(out / "samples" / f"step_{step:06d}.png", val_images[:4], val_masks[:4], preds[:4])
         score = scores.get(cfg["best_metric"])
@@ -255,13 +316,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
                 "state": ema.state_dict(), "step": step, "params": cfg, "val": scores,
             })
 
-    mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
-    data = TrainSet(train_paths, cfg["image_size"], mix, cfg["seed"], **cfg["augment"])
     bs = cfg["batch_size"]
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=bs, sampler=StepSampler(step * bs, cfg["max_steps"] * bs),
-        num_workers=cfg["workers"], pin_memory=device.type == "cuda", drop_last=True,
-    )
+    loader = batches(cfg, train_paths, step, pin_memory=device.type == "cuda")
     budget = cfg["max_minutes"] * 60
     gen.train()
     bar = tqdm(total=cfg["max_steps"], initial=step, desc=f"train {cfg['model']}", dynamic_ncols=True, mininterval=2)
@@ -282,11 +338,12 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
                 "Lower the learning rate or that loss's weight, then rerun (it resumes from that checkpoint)."
             ) from None
         step += 1
+        images += len(image)
         now = time.perf_counter()
         elapsed += now - t_last
         t_last = now
         if step % cfg["log_every"] == 0 or step == cfg["max_steps"]:
-            log.append({"step": step, "minutes": round(elapsed / 60, 4), **{k: round(v, 6) for k, v in logs.items()}})
+            log.append({"step": step, "images": images, "minutes": round(elapsed / 60, 4), **{k: round(v, 6) for k, v in logs.items()}})
             bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("g_total", "d_loss") if k in logs}
                             | {"img/s": f"{step * bs / max(elapsed, 1e-9):.1f}"})
         bar.update(1)

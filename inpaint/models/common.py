@@ -15,6 +15,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from inpaint.fills import compute_fills
 
@@ -137,6 +138,55 @@ def widths(width: int, n_down: int, max_width: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Pretrained features: a frozen ImageNet trunk run on the starting fill
+
+# name -> (trunk, taps, channels of the taps). The trunk's weights come from inpaint.perceptual's
+# verified cache, not from the generator's state dict, so a checkpoint stays the generator's own.
+# AlexNet to relu5 costs ~0.2 GMAC at 128 px; VGG16 to relu3_3 ~3 GMAC (more than the generator).
+PRETRAINED: dict[str, tuple[str, tuple[str, ...], int] | None] = {
+    "none": None,
+    "alexnet": ("alexnet", ("relu2", "relu3", "relu4", "relu5"), 192 + 384 + 256 + 256),
+    "vgg16": ("vgg16", ("relu2_2", "relu3_3"), 128 + 256),
+}
+MIN_FEATURE_SIDE = 64  # smaller inputs are upsampled first (AlexNet's stem and pools need room)
+
+
+def check_pretrained(name: str) -> str:
+    """Raise early (at construction) on an unknown pretrained-features name."""
+    if name not in PRETRAINED:
+        raise ValueError(f"pretrained={name!r} is unknown; use one of {list(PRETRAINED)}")
+    return name
+
+
+class PretrainedFeatures(nn.Module):
+    """Semantic features for a generator from step 0: a frozen ImageNet trunk run on the starting fill
+    (known pixels + fill in the hole), its taps resized to the generator's bottleneck, concatenated and
+    projected by a learnt 1x1 conv + norm + ReLU. Only the projection is trained or saved.
+
+    Args:
+        name: a key of PRETRAINED other than "none".
+        cout: channels of the bottleneck the features are added to.
+    """
+
+    def __init__(self, name: str, cout: int, norm: str = "group"):
+        super().__init__()
+        self.net, self.layers, cin = PRETRAINED[check_pretrained(name)]
+        self.proj = conv_block(cin, cout, 1, norm=norm)
+
+    def forward(self, base: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        from inpaint.perceptual import features  # lazy: needs the provisioned weights cache
+
+        h, w = base.shape[-2:]
+        if min(h, w) < MIN_FEATURE_SIDE:
+            f = MIN_FEATURE_SIDE / min(h, w)
+            base = F.interpolate(base, size=(round(h * f), round(w * f)), mode="bilinear", align_corners=False)
+        with torch.no_grad():  # frozen trunk, and the fill does not depend on the generator
+            taps = features(self.net, self.layers, base.device)(base.float())
+        maps = [F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in taps.values()]
+        return self.proj(torch.cat(maps, dim=1).to(base.dtype))  # (N, cout, *size)
+
+
+# ---------------------------------------------------------------------------------------------
 # Blocks shared by lama, autoencoder and vae
 
 NORMS = ("batch", "group", "none")
@@ -179,17 +229,23 @@ def conv_block(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int =
     )
 
 
-def up_block(cin: int, cout: int, norm: str = "group") -> nn.Sequential:
-    """2x upsampling by a 3x3 transposed conv + norm + ReLU.
+UPSAMPLING = ("transposed", "resize")
 
-    A stride-2 transposed conv costs a quarter of nearest-upsampling followed by a 3x3 conv at the
-    output resolution, and LaMa uses it.
+
+def up_block(cin: int, cout: int, norm: str = "group", mode: str = "transposed") -> nn.Sequential:
+    """2x upsampling + norm + ReLU, by a 3x3 stride-2 transposed conv or by resize-convolution.
+
+    "transposed" costs a quarter of "resize" (nearest 2x upsampling, then a 3x3 conv at the output
+    resolution), and LaMa uses it; but its kernel overlaps unevenly on the output grid, so a network
+    whose features vary a lot (a VAE decoding random latents) draws a checkerboard with it (Odena et
+    al. 2016, "Deconvolution and checkerboard artifacts"). "resize" cannot.
     """
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=norm == "none"),
-        norm_layer(norm, cout),
-        nn.ReLU(inplace=True),
-    )
+    if mode == "transposed":
+        conv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=norm == "none")
+        return nn.Sequential(conv, norm_layer(norm, cout), nn.ReLU(inplace=True))
+    if mode == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv_block(cin, cout, 3, norm=norm))
+    raise ValueError(f"upsample={mode!r} is unknown; use one of {list(UPSAMPLING)}")
 
 
 def unshuffle_stem(cin: int, cout: int, norm: str = "group") -> nn.Sequential:
@@ -232,4 +288,6 @@ class FillHead(nn.Module):
         pred = base + y[:, :3]
         for k, fill in enumerate(fills):
             pred = pred + y[:, 3 + k : 4 + k] * (fill - base)
-        return clamp01(pred)
+        pred = clamp01(pred)
+        self.last_change = (pred - base).detach()  # what the network changed on its base fill (training logs)
+        return pred

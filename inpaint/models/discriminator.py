@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 
 class PatchGAN(nn.Module):
@@ -22,17 +22,21 @@ class PatchGAN(nn.Module):
         depth: stride-2 layers; the logit map is ceil(H / 2**depth) x ceil(W / 2**depth).
         max_width: channel cap.
         kernel: kernel size of the stride-2 convs (DeepFill v2: 5).
+        spectral_norm: spectral-normalise every conv (DeepFill v2). Without it the discriminator can
+            learn within a short CPU run; pair it with an R1 penalty (train loss.r1), as LaMa does.
     """
 
-    def __init__(self, width: int = 32, depth: int = 5, max_width: int = 128, kernel: int = 5):
+    def __init__(self, width: int = 32, depth: int = 5, max_width: int = 128, kernel: int = 5,
+                 spectral_norm: bool = True):
         super().__init__()
         if depth < 1 or width < 1:
             raise ValueError(f"patchgan: need depth >= 1 and width >= 1, got depth={depth}, width={width}")
         chans = [4] + [min(width * 2**i, max_width) for i in range(depth)]
+        sn = _spectral_norm if spectral_norm else (lambda m: m)
         self.layers = nn.ModuleList(
-            [spectral_norm(nn.Conv2d(a, b, kernel, stride=2, padding=kernel // 2)) for a, b in zip(chans[:-1], chans[1:])]
+            [sn(nn.Conv2d(a, b, kernel, stride=2, padding=kernel // 2)) for a, b in zip(chans[:-1], chans[1:])]
         )
-        self.head = spectral_norm(nn.Conv2d(chans[-1], 1, 3, padding=1))
+        self.head = sn(nn.Conv2d(chans[-1], 1, 3, padding=1))
 
     def forward_with_features(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits and every hidden activation (for feature matching).

@@ -15,9 +15,11 @@ import torch.nn as nn
 
 from inpaint.models.common import (
     FillHead,
+    PretrainedFeatures,
     check_init_fill,
     check_inputs,
     check_norm,
+    check_pretrained,
     conv_block,
     input_channels,
     n_fills_shown,
@@ -120,6 +122,10 @@ class LaMa(nn.Module):
         ratio_global: share of bottleneck channels in the global (Fourier) branch (LaMa: 0.75).
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+        pretrained: a key of common.PRETRAINED: frozen ImageNet features of the starting fill added at
+            the bottleneck ("none": the generator learns all its features itself).
+        upsample: "transposed" (LaMa's) or "resize" (resize-convolution, no checkerboard; see
+            common.up_block).
     """
 
     def __init__(
@@ -131,6 +137,8 @@ class LaMa(nn.Module):
         ratio_global: float = 0.75,
         init_fill: str = "hybrid",
         norm: str = "group",
+        pretrained: str = "none",
+        upsample: str = "transposed",
     ):
         super().__init__()
         self.init_fill = check_init_fill(init_fill)
@@ -141,8 +149,9 @@ class LaMa(nn.Module):
         ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
         self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
         self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        self.pretrained = None if check_pretrained(pretrained) == "none" else PretrainedFeatures(pretrained, ws[-1], norm)
         self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
-        self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm=norm) for i in reversed(range(n_down - 1))])
+        self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm, upsample) for i in reversed(range(n_down - 1))])
         self.head = FillHead(width, n_fills_shown(init_fill))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -156,5 +165,8 @@ class LaMa(nn.Module):
         """
         check_inputs(image, mask, self.size_multiple, "lama")
         x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
-        h = self.blocks(self.down(self.stem(x)))  # (N, C, H/2^n, W/2^n)
+        h = self.down(self.stem(x))  # (N, C, H/2^n, W/2^n)
+        if self.pretrained is not None:
+            h = h + self.pretrained(base, h.shape[-2:])
+        h = self.blocks(h)
         return {"pred": self.head(self.up(h), base, fills)}  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

@@ -54,6 +54,8 @@ class VAE(nn.Module):
         n_mid: dilated 3x3 convs after the latent is merged (dilation 2, 4, ...).
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+        upsample: "resize" (resize-convolution: no checkerboard from random latents) or "transposed"
+            (see common.up_block).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class VAE(nn.Module):
         n_mid: int = 2,
         init_fill: str = "hybrid",
         norm: str = "group",
+        upsample: str = "resize",
     ):
         super().__init__()
         self.init_fill = check_init_fill(init_fill)
@@ -89,7 +92,7 @@ class VAE(nn.Module):
         self.merge = conv_block(c + latent_channels, c, 3, norm=norm)
         self.mid = nn.Sequential(*[conv_block(c, c, 3, dilation=2 ** (i + 1), norm=norm) for i in range(n_mid)])
         self.up = nn.ModuleList(
-            [up_block(ws[i + 1] * (2 if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
+            [up_block(ws[i + 1] * (2 if i + 2 < len(ws) else 1), ws[i], norm, upsample) for i in reversed(range(n_down - 1))]
         )
         self.head = FillHead(2 * width, n_fills_shown(init_fill))
 

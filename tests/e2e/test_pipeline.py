@@ -20,9 +20,13 @@ TOY = {
     "base": {"image_size": 32},
     "masks": {"per_kind": 4},
     "split": {"pairs_per_cell": 1},
-    "train": {"common": {"max_steps": 4, "batch_size": 2, "log_every": 1, "val_every": 2, "ckpt_every": 2,
+    # every registered generator, the ones the default leaves out included, so each runs end to end
+    "train": {"models": ["lama", "deepfill", "autoencoder", "vae"],
+              "common": {"max_steps": 4, "batch_size": 2, "log_every": 1, "val_every": 2, "ckpt_every": 2,
                          "val_size": 2, "workers": 0, "device": "cpu"}},
-    "evaluate": {"bootstrap": 50, "samples": 2, "device": "cpu"},
+    "evaluate": {"bootstrap": 50, "samples": 2, "device": "cpu",
+                 "methods": ["lama", "deepfill", "autoencoder", "vae", "hybrid", "telea", "navier_stokes",
+                             "biharmonic", "patch_match"]},
 }
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +94,7 @@ def test_reports_are_complete_and_well_formed(project):
     report = json.loads((dst / "reports/metrics.json").read_text())
     assert sorted(report) == sorted(methods)
     for method in methods:
-        assert sorted(report[method]) == sorted(metrics)
+        assert sorted(report[method]) == sorted(metrics + ["diversity"] * (method == "vae"))
         groups = report[method]["lpips"]
         assert "all" in groups and set(pairs.mask_kind) <= set(groups) and set(pairs.bucket) <= set(groups)
     summary = (dst / "reports/summary.md").read_text()
@@ -98,6 +102,7 @@ def test_reports_are_complete_and_well_formed(project):
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
     assert (dst / "reports/grids/vae_samples.png").exists()
+    assert "## Diverse fills" in summary and set(report["vae"]["diversity"]) == {"all", ">= 30%"}
     for m in metrics:
         assert (dst / "reports/plots" / f"{m}.png").exists() and (dst / "reports/plots" / f"{m}.csv").exists()
 

@@ -162,3 +162,28 @@ def test_diverse_samples_differ_and_keep_known_pixels():
     assert np.array_equal(out[known], np.repeat(images[:, None], 3, 1)[known])
     assert not np.allclose(out[:, 0], out[:, 1])
     assert np.array_equal(out, diverse_samples(model, images, masks, 3, seed=0))
+
+
+def test_diversity_is_zero_for_identical_samples_and_grows_with_their_spread():
+    from inpaint.evaluation import diversity
+
+    class Sampler(torch.nn.Module):
+        """Fills the hole with grey plus `spread` x noise: spread 0 gives identical samples."""
+
+        def __init__(self, spread):
+            super().__init__()
+            self.spread = torch.nn.Parameter(torch.tensor(float(spread)))
+
+        def sample(self, image, mask, n, generator=None):
+            noise = torch.rand((n, *image.shape), generator=generator, device=image.device) - 0.5
+            fills = (0.5 + self.spread * noise).clamp(0, 1)
+            return mask * fills + (1 - mask) * image
+
+    images, masks = _data(4, 64)
+    pairs = _pairs(4)
+    frames = {s: diversity(Sampler(s), images, masks, pairs, 3, seed=0, batch_size=3) for s in (0.0, 0.3, 1.0)}
+    assert list(frames[0.0].columns) == ["image_id", "mask_id", "hole_ratio", "diversity", "sample_lpips"]
+    assert np.allclose(frames[0.0].diversity, 0, atol=1e-6)
+    assert (frames[0.3].diversity > 0.01).all() and (frames[1.0].diversity > frames[0.3].diversity).all()
+    with pytest.raises(ValueError, match="evaluate.samples"):
+        diversity(Sampler(1.0), images, masks, pairs, 1, seed=0)

@@ -10,6 +10,7 @@ import torch.nn as nn
 from inpaint.losses import (
     ADVERSARIAL_KINDS,
     d_loss,
+    diversity_loss,
     feature_matching_loss,
     g_adv_loss,
     gram_matrix,
@@ -244,3 +245,20 @@ def test_kl_hand_computed_cases():
 def test_kl_per_image_sums_over_latent_elements():
     _, logs = kl_loss(torch.ones(2, 3, 2, 2), torch.zeros(2, 3, 2, 2))
     assert logs["kl"] == pytest.approx(0.5) and logs["kl_per_image"] == pytest.approx(0.5 * 12)
+
+
+def test_diversity_loss_hinges_on_the_spread_inside_the_hole():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1  # the top half is the hole
+    a = torch.zeros(1, 3, 4, 4)
+    b = a.clone()
+    b[..., 2:, :] = 1.0  # differs outside the hole only: no spread
+    value, logs = diversity_loss(torch.stack([a, b]), mask, margin=0.1)
+    assert value.item() == pytest.approx(0.1) and logs["sample_spread"] == 0
+    b[..., :2, :] = 0.04  # differs by 0.04 inside: 0.06 short of the margin
+    value, logs = diversity_loss(torch.stack([a, b]), mask, margin=0.1)
+    assert value.item() == pytest.approx(0.06) and logs["sample_spread"] == pytest.approx(0.04)
+    b[..., :2, :] = 0.5  # beyond the margin: no push
+    assert diversity_loss(torch.stack([a, b]), mask, margin=0.1)[0].item() == 0
+    with pytest.raises(ValueError, match="2, N, 3, H, W"):
+        diversity_loss(a, mask, 0.1)

@@ -14,7 +14,7 @@ from inpaint.metrics import METRICS, compute, get_metric
 # Every metric runs here: `make test` provisions the LPIPS weights first (a missing cache fails, never skips).
 NAMES = sorted(METRICS)
 # Value of a perfect prediction: PSNR's eps caps identical images at 10 log10(1 / 1e-8) = 80 dB.
-PERFECT = {"psnr": 80.0, "ssim": 1.0, "lpips": 0.0, "hole_psnr": 80.0, "hole_l1": 0.0}
+PERFECT = {"psnr": 80.0, "ssim": 1.0, "lpips": 0.0, "lpips_vgg": 0.0, "hole_psnr": 80.0, "hole_l1": 0.0}
 
 
 def _batch(n=3, h=40, w=36, seed=0):
@@ -69,7 +69,8 @@ def test_batch_equals_per_item(name):
 def test_values_lie_in_range(name):
     target, mask = _batch()
     out = compute([name], _noisy(target, mask, 0.5), target, mask)[name]
-    low, high = {"psnr": (0, 80), "hole_psnr": (0, 80), "ssim": (0, 1), "lpips": (0, 1), "hole_l1": (0, 1)}[name]
+    low, high = {"psnr": (0, 80), "hole_psnr": (0, 80), "ssim": (0, 1), "lpips": (0, 1), "lpips_vgg": (0, 1),
+                 "hole_l1": (0, 1)}[name]
     assert np.isfinite(out).all() and (out >= low).all() and (out <= high).all()
 
 
@@ -174,3 +175,18 @@ def test_compute_returns_every_requested_metric_in_order():
     target, mask = _batch(n=2)
     out = compute(NAMES, _noisy(target, mask, 0.1), target, mask)
     assert list(out) == NAMES and all(v.shape == (2,) for v in out.values())
+
+
+def test_validation_scores_carry_their_standard_error():
+    from inpaint.metrics import mean_scores
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(5, 3, 16, 16, generator=g)
+    pred = (target + 0.1 * torch.rand(5, 3, 16, 16, generator=g)).clamp(0, 1)
+    mask = torch.zeros(5, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    mask[4] = 0  # no hole: hole_l1 is NaN there and left out
+    per_image = torch.as_tensor(compute(["hole_l1"], pred, target, mask)["hole_l1"][:4]).double()
+    out = mean_scores(["hole_l1"])(pred, target, mask)
+    assert out["hole_l1"] == pytest.approx(float(per_image.mean()))
+    assert out["hole_l1_se"] == pytest.approx(float(per_image.std() / 2))  # sqrt(4 scored images)

@@ -581,6 +581,9 @@ def test_discriminator_spectral_norm_bounds_each_layer():
     for layer in list(disc.layers) + [disc.head]:
         sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
         assert sigma < 1.05
+    plain = build_discriminator("patchgan", width=4, depth=2, max_width=8, spectral_norm=False)
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
+    assert all(hasattr(m, "parametrizations") for m in list(disc.layers) + [disc.head])
 
 
 def test_default_discriminator_gives_patch_logits_at_128():
@@ -588,3 +591,43 @@ def test_default_discriminator_gives_patch_logits_at_128():
     with torch.no_grad():
         logits = disc(torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128))
     assert logits.shape == (1, 1, 4, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained features and upsampling
+
+@pytest.mark.parametrize("pretrained", ["alexnet", "vgg16"])
+def test_lama_with_pretrained_features_starts_at_its_fill_never_reads_holes_and_learns_the_projection(pretrained):
+    model = tiny("lama", pretrained=pretrained).eval()
+    plain = tiny("lama").eval()
+    image, mask = batch(size=48)
+    with torch.no_grad():
+        torch.testing.assert_close(model(image, mask)["pred"], plain(image, mask)["pred"])  # both the start fill
+    assert not any(k.startswith("pretrained.") and "proj" not in k for k in model.state_dict())  # trunk not saved
+    randomise_heads(model)
+    scrambled = torch.where(mask.bool(), torch.rand_like(image), image)
+    with torch.no_grad():
+        torch.testing.assert_close(model(image, mask)["pred"], model(scrambled, mask)["pred"])
+    model.train()
+    (model(image, mask)["pred"] - image).abs().mul(mask).mean().backward()
+    proj = model.pretrained.proj[0].weight.grad
+    assert proj is not None and proj.abs().sum() > 0
+    small = tiny("lama", pretrained=pretrained).eval()  # below the trunk's minimum side: upsampled first
+    assert small(*batch(size=16))["pred"].shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="pretrained"):
+        tiny("lama", pretrained="resnet")
+
+
+def test_resize_upsampling_has_no_checkerboard_and_bad_modes_are_named():
+    from inpaint.models.common import up_block
+
+    torch.manual_seed(0)
+    x = torch.ones(1, 4, 8, 8)  # a constant map: any output pattern comes from the upsampling itself
+    for mode, flat in [("resize", True), ("transposed", False)]:
+        block = up_block(4, 4, norm="none", mode=mode)
+        with torch.no_grad():
+            y = block(x)[..., 2:-2, 2:-2]  # away from the borders
+        assert y.shape[-1] == 12 and (y.std(dim=(-2, -1)).max() < 1e-5) == flat, mode
+    assert isinstance(tiny("vae").up[0][0], nn.Upsample) and tiny("vae", upsample="transposed").up[0][0].stride == (2, 2)
+    with pytest.raises(ValueError, match="upsample"):
+        tiny("vae", upsample="bicubic")

@@ -421,3 +421,43 @@ def test_cuda_matches_cpu(real_dir):
         cpu = P.vgg16_features()(x)["relu4_3"]
         gpu = P.vgg16_features(device="cuda")(x.cuda())["relu4_3"]
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-3, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# AlexNet features (the perceptual loss and the generators' pretrained inputs)
+
+def test_alexnet_features_are_the_official_lpips_trunk_taps(real_dir):
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    model = P.features("alexnet")
+    assert model is P.features("alexnet", list(P.ALEXNET_LAYERS)) and model.layers == tuple(P.ALEXNET_LAYERS)
+    h = (x - torch.tensor(P.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(P.IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ours, theirs = model(x), P.lpips_model("alex").inner.net(h)  # lpips' own slicing of the same trunk
+    assert [f.shape[1] for f in ours.values()] == list(LIN_CHANNELS["alexnet"])
+    for got, want in zip(ours.values(), theirs):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    part = P.features("alexnet", ["relu2"])
+    assert len(part.features) == P.ALEXNET_LAYERS["relu2"] + 1 and not any(p.requires_grad for p in part.parameters())
+    with pytest.raises(ValueError, match="relu5"):  # a VGG tap asked of AlexNet: the error lists the AlexNet taps
+        P.features("alexnet", ["relu1_2"])
+    with pytest.raises(ValueError, match="alexnet"):
+        P.features("resnet50")
+
+
+def test_lpips_in_region_averages_the_distance_map_over_the_mask(real_dir):
+    g = torch.Generator().manual_seed(4)
+    y = torch.rand(2, 3, 64, 64, generator=g)
+    hole = torch.zeros(2, 1, 64, 64)
+    hole[..., 16:48, 16:48] = 1
+    x = y * (1 - hole) + torch.rand(2, 3, 64, 64, generator=g) * hole  # differs inside the hole only
+    lp = P.lpips_model("alex")
+    with torch.no_grad():
+        whole, inside = lp(x, y), lp.in_region(x, y, hole)
+        everywhere = lp.in_region(x, y, torch.ones_like(hole))
+        outside = lp.in_region(x, y, 1 - hole)
+    torch.testing.assert_close(everywhere, whole, rtol=0.02, atol=0)  # the map's mean is the score
+    assert torch.all(inside > 1.5 * whole) and torch.all(outside < whole)
+    assert torch.isnan(lp.in_region(x, y, torch.zeros_like(hole))).all()
+    assert not lp.inner.spatial  # the shared module is left as it was
+    with pytest.raises(ValueError, match="mask"):
+        lp.in_region(x, y, hole[:, :, :32])

@@ -444,3 +444,14 @@ def test_pairs_from_one_photo_get_no_interval():
     assert np.isnan(out.ci_low.iloc[0]) and np.isnan(out.ci_high.iloc[0])
     md = summary.paired_markdown(out, {"lpips": False})
     assert "| -0.1000 [–, –] | 100% |" in md[-2]
+
+
+def test_summary_shows_diverse_fills_beside_their_quality():
+    per_image = _paired_frame()
+    agg = stats.aggregate(per_image, n_boot=50)
+    diverse = pd.DataFrame([{"method": "m", "holes": "all", "pairs": 20, "samples": 4, "diversity": 0.0812,
+                             "sample_lpips": 0.2101, "lpips": 0.1999}])
+    md = summary.summary_markdown(agg, {"lpips": False, "psnr": True}, diverse=diverse)
+    assert md.index("## Diverse fills") < md.index("## Overview")
+    assert "| m | all | 20 | 4 | 0.0812 | 0.2101 | 0.1999 |" in md
+    assert "## Diverse fills" not in summary.summary_markdown(agg, {"lpips": False, "psnr": True})

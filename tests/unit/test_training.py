@@ -23,7 +23,7 @@ CFG = {
     "ckpt_every": 2, "best_metric": "hole_l1", "best_higher": False, "device": "cpu",
     "masks": {"kinds": {"thick": 1, "box": 1}, "min_ratio": 0.05, "max_ratio": 0.6},
     "augment": {"min_scale": 0.3, "color": 0.1},
-    "loss": {"l1_hole": 1.0, "l1_valid": 0.5, "perceptual": 0.0, "style": 0.0, "vgg_layers": ["relu1_2"],
+    "loss": {"l1_hole": 1.0, "l1_valid": 0.5, "perceptual": 0.0, "style": 0.0, "perceptual_net": "vgg16", "perceptual_layers": ["relu1_2"],
              "adv": 0.1, "adv_kind": "hinge", "kl": 0.0, "r1": 0.0},
 }
 
@@ -53,7 +53,7 @@ def test_training_writes_checkpoints_logs_and_rebuildable_best(setup, tmp_path):
     for f in ["run/last.pt", "run/best.pt", "run/logs/log.csv", "run/logs/val.csv"]:
         assert (tmp_path / f).exists(), f
     log = (tmp_path / "run/logs/log.csv").read_text().splitlines()
-    assert log[0].startswith("step,minutes") and len(log) == 7 and "d_loss" in log[0] and "l1_hole" in log[0]
+    assert log[0].startswith("step,images,minutes") and len(log) == 7 and log[-1].startswith("6,12,") and "d_loss" in log[0] and "l1_hole" in log[0]
     model, ckpt = generator_from_checkpoint(tmp_path / "run/best.pt")
     assert ckpt["arch"] == "autoencoder" and ckpt["kwargs"] == CFG["kwargs"] and not model.training
     latest, last = generator_from_checkpoint(tmp_path / "run/last.pt")  # last.pt runs too: its EMA
@@ -67,7 +67,7 @@ def test_validation_starts_at_step_0_and_best_is_never_worse_than_the_start(setu
     scores = iter([0.5, 0.7, 0.6])  # training only made it worse (hole_l1: lower is better)
     summary = _run(CFG, setup, tmp_path / "run", validate=lambda *a: {"hole_l1": next(scores)})
     val = (tmp_path / "run/logs/val.csv").read_text().splitlines()
-    assert val == ["step,hole_l1", "0,0.5", "3,0.7", "6,0.6"]
+    assert val == ["step,images,hole_l1,hole_l1_start_fill", "0,0,0.5,0.5", "3,6,0.7,0.5", "6,12,0.6,0.5"]
     best = load_checkpoint(tmp_path / "run/best.pt")
     assert best["step"] == 0 and best["val"] == {"hole_l1": 0.5} and summary["best"] == {"hole_l1": 0.5}
 
@@ -230,3 +230,76 @@ def test_learning_rate_warms_up_linearly_and_resumes_at_the_same_rate():
 def test_pick_device():
     assert checkpoints.pick_device("cpu").type == "cpu"
     assert checkpoints.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_curriculum_trains_small_crops_first_and_resumes_across_the_switch(setup, tmp_path, monkeypatch):
+    cfg = {**CFG, "curriculum": {"size": 16, "steps": 3}}
+    assert training.phases(cfg) == [(16, 3), (32, 6)] and training.phases(CFG) == [(32, 6)]
+    sizes = [img.shape[-1] for img, _ in training.batches(cfg, setup[0], 1)]
+    assert sizes == [16, 16, 32, 32, 32]  # steps 1..5: the stream continues from a resumed step
+    _run(cfg, setup, tmp_path / "full")
+    calls = {"n": 0}
+
+    def dies_on_second_validation(pred, target, mask):
+        calls["n"] += 1
+        if calls["n"] == 2:  # validations at steps 0, 3: dies at 3 (last switch step), step 2 is on disk
+            raise KeyboardInterrupt
+        return _validate(pred, target, mask)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(cfg, setup, tmp_path / "cut", validate=dies_on_second_validation)
+    assert load_checkpoint(tmp_path / "cut/last.pt")["step"] == 2
+    _run(cfg, setup, tmp_path / "cut")
+    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "cut/last.pt"))
+    assert load_checkpoint(tmp_path / "cut/last.pt")["images"] == 12
+
+
+@pytest.mark.parametrize("size", [20, 8, "64"])
+def test_a_bad_curriculum_size_names_its_key(size):
+    params = {"base": {"image_size": 64, "seed": 0},
+              "train": {"common": {**{k: v for k, v in CFG.items() if k not in ("model", "image_size", "seed")},
+                                   "val_metrics": ["hole_l1"], "curriculum": {"size": size, "steps": 5}}}}
+    with pytest.raises(ValueError, match=r"train\.common\.curriculum\.size"):
+        training.model_config(params, "autoencoder")
+    params["train"]["common"]["curriculum"]["steps"] = 0  # off: the size is not used
+    assert training.model_config(params, "autoencoder")["curriculum"]["steps"] == 0
+
+
+def test_the_diversity_loss_makes_a_vaes_samples_differ(setup, tmp_path):
+    from inpaint.evaluation import diverse_samples
+
+    paths, images, masks = setup
+    cfg = {**CFG, "model": "vae", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "latent_channels": 4, "n_mid": 1},
+           "max_steps": 40, "val_every": 40, "ckpt_every": 40, "log_every": 10, "lr_g": 3e-3,
+           "loss": {**CFG["loss"], "adv": 0.0, "kl": 0.01, "diversity": 1.0, "diversity_margin": 0.05}}
+    spreads = {}
+    for weight in (0.0, 1.0):
+        run = tmp_path / f"w{weight}"
+        _run({**cfg, "loss": {**cfg["loss"], "diversity": weight}}, setup, run)
+        model, _ = generator_from_checkpoint(run / "last.pt")
+        fills = diverse_samples(model, images, masks, 2, seed=0)  # (N, 2, S, S, 3)
+        spreads[weight] = float(np.abs(fills[:, 0] - fills[:, 1]).sum() / (3 * masks.sum()))
+    assert spreads[1.0] > 0.02 and spreads[1.0] > 3 * spreads[0.0]
+    log = (tmp_path / "w1.0/logs/log.csv").read_text()
+    assert "sample_spread" in log.splitlines()[0]
+
+
+def test_the_logs_show_the_head_learning_and_the_fill_changing(setup):
+    cfg = {**CFG, "model": "lama", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1},
+           "warmup_steps": 1, "loss": {**CFG["loss"], "adv": 0.0}}
+    nets = training.build_nets(cfg, torch.device("cpu"))
+    image, mask = next(training.batches(cfg, setup[0], 0))
+    first = training.train_step(nets, image, mask, 0, cfg)
+    assert first["change_hole"] == 0 and first["head_grad"] > 0  # zero head: the start fill, but it gets a gradient
+    for step in range(1, 4):
+        logs = training.train_step(nets, image, mask, step, cfg)
+    assert logs["change_hole"] > 0 and logs["head_grad"] > 0
+
+
+def test_the_generator_feels_the_adversary_only_from_adv_start(setup):
+    cfg = {**CFG, "loss": {**CFG["loss"], "adv_start": 2}}
+    nets = training.build_nets(cfg, torch.device("cpu"))
+    batches = training.batches(cfg, setup[0], 0)
+    logs = [training.train_step(nets, *next(batches), step, cfg) for step in range(3)]
+    assert ["g_adv" in lg for lg in logs] == [False, False, True]
+    assert all("d_loss" in lg for lg in logs)  # the discriminator trains throughout

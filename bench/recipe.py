@@ -1,0 +1,223 @@
+"""Training-recipe ablation: one variant of a model's training, a fixed CPU budget, photos it never saw.
+
+Trains `--model` (default lama) with params.yaml's config plus `-S key=value` overrides (dotted keys
+of params.yaml, e.g. `-S train.lama.loss.l1_hole=0`) on the BSDS500 train split for `--minutes` of
+training time (validation excluded), validating on BSDS500 val, then scores its best.pt on BSDS500
+test photos with NVIDIA irregular masks of 30-60% holes, beside its own starting fill and the
+classical methods. Prints JSON: steps, images seen, LPIPS / PSNR means, and paired differences to
+the starting fill and to the best non-learned method with 95% CIs over photos. Writes the run
+folder (checkpoints, val.csv with val LPIPS against images seen) under --out/<name>.
+`--summarize` prints the table of every finished variant and plots their validation curves.
+
+  python bench/recipe.py --name lamaloss --minutes 15 -S train.lama.loss.l1_hole=0 -S train.lama.loss.adv=0.1
+
+The test pairs (photo, crop, mask) depend only on --seed and --pairs-per-photo, so every variant is
+scored on the same pixels; the baselines' scores are cached in --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from inpaint.baselines import get_baseline
+from inpaint.checkpoints import generator_from_checkpoint, predict
+from inpaint.data import MaskMix, load_crop, make_val_set
+from inpaint.evaluation import evaluate
+from inpaint.grids import comparison_grid, show_hole
+from inpaint.io import read_mask, read_rgb8, write_text
+from inpaint.metrics import directions, mean_scores
+from inpaint.models import start_fill
+from inpaint.split import crop_box
+from inpaint.stats import paired_differences
+from inpaint.training import model_config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+BSDS = ROOT.parent / "shared" / "datasets" / "bsds500"
+NVIDIA = ROOT.parent / "shared" / "datasets" / "irregular_masks" / "testing_mask_dataset"
+NVIDIA_30_60 = range(6000, 12000)  # files of the 30-40%, 40-50% and 50-60% bins (2,000 each)
+CLASSICAL = ["telea", "navier_stokes", "biharmonic", "patch_match"]
+METRICS = ["lpips", "psnr", "lpips_vgg"]
+
+
+def photos(split: str) -> list[str]:
+    return sorted(str(p) for p in (BSDS / split).glob("*.jpg"))
+
+
+def override(params: dict, items: list[str]) -> dict:
+    for item in items:
+        key, value = item.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = params
+        for k in parents:
+            node = node[k]
+        if leaf not in node:
+            sys.exit(f"-S {item}: {key} is not a key of params.yaml")
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
+def test_pairs(size: int, per_photo: int, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """BSDS500 test crops with NVIDIA masks whose hole ratio at `size` is within 30-60%."""
+    rng = np.random.default_rng([seed, 30])
+    files = np.array(NVIDIA_30_60)
+    images, masks, rows = [], [], []
+    for path in photos("test"):
+        h, w = read_rgb8(path).shape[:2]
+        for j in range(per_photo):
+            x, y, side = crop_box(rng, w, h, 0.5)
+            while True:
+                f = int(rng.choice(files))
+                mask = read_mask(NVIDIA / f"{f:05d}.png", size=(size, size))
+                if 0.3 <= mask.mean() <= 0.6:
+                    break
+            images.append(load_crop(path, x, y, side, size))
+            masks.append(mask)
+            ratio = float(mask.mean())
+            lo = int(ratio * 10) * 10
+            rows.append({"image_id": Path(path).stem, "mask_id": f"{f:05d}", "mask_kind": "nvidia",
+                         "hole_ratio": ratio, "bucket": f"{lo}-{lo + 10}"})
+    return np.stack(images), np.stack(masks), pd.DataFrame(rows)
+
+
+def summarize(out: Path) -> None:
+    """The ablation table (markdown) of every finished variant under `out`, and their validation
+    curves (val LPIPS against training images seen) in out/curves.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = sorted((json.loads(p.read_text()) for p in out.glob("*/result.json")), key=lambda r: r["wall_minutes"])
+    rows = ["| variant | steps | images seen | LPIPS 30-60% | PSNR | LPIPS-vgg | x best non-learned | "
+            "Δ LPIPS vs start fill [95% CI] | better | Δ PSNR vs start |", "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for r in results:
+        me, start = r["means"][r["variant"]], r["start_fill"]
+        d = {p["metric"]: p for p in r["paired"] if p["versus"] == start}
+        rows.append(f"| {r['variant']} | {r['steps']} | {r['images_seen']} | {me['lpips']:.4f} | {me['psnr']:.2f} | "
+                    f"{me['lpips_vgg']:.4f} | {r['ratio_to_best_non_learned']:.3f} | {d['lpips']['diff']:+.4f} "
+                    f"[{d['lpips']['ci_low']:+.4f}, {d['lpips']['ci_high']:+.4f}] | {100 * d['lpips']['better']:.0f}% | "
+                    f"{d['psnr']['diff']:+.2f} |")
+        val = pd.read_csv(out / r["variant"] / "val.csv")
+        ax.plot(val["images"], val["lpips"], marker=".", label=r["variant"])
+    if results:
+        ax.axhline(results[0]["val_lpips_start"], color="k", ls="--", lw=1, label="starting fill")
+    ax.set(xlabel="training images seen", ylabel="val LPIPS (BSDS500 val, lower is better)",
+           title="Validation LPIPS against images seen, 15 CPU-minutes per variant")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png")
+    print("\n".join(rows))
+    print(json.dumps({"curves": str(out / "curves.png")}))
+
+
+def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
+    """Before/after grid on BSDS500 test pairs with 40-60% holes: input, the starting fill, the best
+    classical method, each variant's best.pt, ground truth (out/grid.png)."""
+    images, masks, pairs = test_pairs(128, 2, seed)
+    big = np.flatnonzero((pairs.hole_ratio >= 0.4).to_numpy())
+    pick = big[np.linspace(0, len(big) - 1, rows).round().astype(int)]
+    images, masks = images[pick], masks[pick]
+    cols = {name: np.stack([get_baseline(name)(im, m) for im, m in zip(images, masks)])
+            for name in ("hybrid", "navier_stokes")}
+    for v in variants:
+        model, _ = generator_from_checkpoint(out / v / "best.pt")
+        cols[v] = predict(model, images, masks, "cpu")
+    cells = [[show_hole(images[i], masks[i]), *(c[i] for c in cols.values()), images[i]] for i in range(len(pick))]
+    labels = [f"{100 * pairs.hole_ratio[j]:.0f}% ({pairs.image_id[j]})" for j in pick]
+    comparison_grid(cells, ["input", *cols, "ground truth"], out / "grid.png", row_labels=labels,
+                    title="BSDS500 test, NVIDIA masks 40-60%: starting fill (hybrid), best classical, learned")
+    print(json.dumps({"grid": str(out / "grid.png")}))
+
+
+def train_and_score(cfg: dict, run: Path, args) -> tuple[dict, pd.DataFrame, str]:
+    """Train one variant (summary saved to run/train.json), then score its best.pt and the baselines
+    (cached in --out) on the test pairs (saved to run/per_image.csv)."""
+    size = cfg["image_size"]
+    mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
+    val_images, val_masks = make_val_set(photos("val"), size, mix, args.val_size, cfg["seed"])
+    t0 = time.perf_counter()
+    summary = train(cfg, photos("train"), val_images, val_masks, run, run, mean_scores(["lpips"]))
+    summary["wall_minutes"] = round((time.perf_counter() - t0) / 60, 2)
+    write_text(run / "train.json", json.dumps(summary))
+
+    images, masks, pairs = test_pairs(size, args.pairs_per_photo, args.seed)
+    start = start_fill(cfg["kwargs"].get("init_fill", "hybrid"))
+    cache = Path(args.out) / f"baselines_{size}_{args.pairs_per_photo}_{args.seed}.csv"
+    if cache.exists():
+        base = pd.read_csv(cache, dtype={"image_id": str, "mask_id": str})
+    else:
+        base = evaluate(CLASSICAL + [start], images, masks, pairs, METRICS, run, device="cpu").per_image
+        base.to_csv(cache, index=False)
+    if start not in set(base.method):
+        base = pd.concat([base, evaluate([start], images, masks, pairs, METRICS, run, "cpu").per_image])
+    learned = evaluate([str(run / "best.pt")], images, masks, pairs, METRICS, run, device="cpu").per_image
+    learned = learned[learned.method == str(run / "best.pt")].assign(method=args.name)  # not its start fill
+    per_image = pd.concat([base, learned], ignore_index=True)
+    per_image.to_csv(run / "per_image.csv", index=False)
+    return summary, per_image, start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", help="variant name (its run folder)")
+    ap.add_argument("--summarize", action="store_true", help="print the table of every finished variant in --out")
+    ap.add_argument("--rescore", action="store_true", help="statistics of the finished run --name again, from its saved scores")
+    ap.add_argument("--grid", nargs="+", metavar="VARIANT", help="write a before/after grid of these variants")
+    ap.add_argument("--model", default="lama")
+    ap.add_argument("--minutes", type=float, default=15.0, help="training budget (validation excluded)")
+    ap.add_argument("--val-every", type=int, default=100)
+    ap.add_argument("--val-size", type=int, default=100)
+    ap.add_argument("--pairs-per-photo", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="/tmp/inpaint-recipe")
+    ap.add_argument("-S", dest="overrides", action="append", default=[], help="params.yaml key=value")
+    args = ap.parse_args()
+    if args.summarize or args.grid:
+        return summarize(Path(args.out)) if args.summarize else grid(Path(args.out), args.grid)
+    if not args.name:
+        ap.error("--name is required (or --summarize)")
+    if not BSDS.is_dir():
+        sys.exit(f"{BSDS} not found: this benchmark needs the shared datasets beside the project")
+    params = override(yaml.safe_load((ROOT / "params.yaml").read_text()), args.overrides)
+    cfg = model_config(params, args.model)
+    cfg.update(max_minutes=args.minutes, max_steps=10**6, val_every=args.val_every, ckpt_every=args.val_every)
+    cfg.pop("val_size")
+    run = Path(args.out) / args.name
+    if args.rescore:  # the statistics of a finished run again, from its saved training summary and scores
+        summary = json.loads((run / "train.json").read_text())
+        per_image = pd.read_csv(run / "per_image.csv", dtype={"image_id": str, "mask_id": str})
+        start = start_fill(cfg["kwargs"].get("init_fill", "hybrid"))
+    else:
+        summary, per_image, start = train_and_score(cfg, run, args)
+    lp = per_image[per_image.metric == "lpips"].groupby("method").value.mean()
+    best_classic = lp.drop(args.name).idxmin()
+    versus = [start] + [best_classic] * (best_classic != start)
+    paired = paired_differences(per_image, [(args.name, v) for v in versus], directions(METRICS), n_boot=2000)
+    means = per_image.groupby(["metric", "method"]).value.mean().unstack("metric").round(4)
+    val = pd.read_csv(run / "val.csv")
+    result = {
+        "variant": args.name, "overrides": args.overrides, "steps": summary["steps"],
+        "images_seen": int(val["images"].iloc[-1]) if "images" in val else summary["steps"] * cfg["batch_size"],
+        "train_minutes": summary["minutes"], "wall_minutes": summary["wall_minutes"],
+        "best_step": int(val.loc[val.lpips.idxmin(), "step"]),
+        "val_lpips_start": round(float(val.lpips.iloc[0]), 4), "val_lpips_best": round(float(val.lpips.min()), 4),
+        "test_pairs": int(per_image[per_image.method == args.name].mask_id.size // len(METRICS)),
+        "test_photos": int(per_image.image_id.nunique()),
+        "means": means.to_dict(orient="index"), "start_fill": start, "best_non_learned": best_classic,
+        "ratio_to_best_non_learned": round(float(lp[args.name] / lp.drop(args.name).min()), 4),
+        "paired": paired.round(5).to_dict(orient="records"),
+    }
+    write_text(run / "result.json", json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
