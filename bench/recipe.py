@@ -205,7 +205,7 @@ def main() -> None:
     val = pd.read_csv(run / "val.csv")
     result = {
         "variant": args.name, "overrides": args.overrides, "steps": summary["steps"],
-        "images_seen": int(val["images"].iloc[-1]) if "images" in val else summary["steps"] * cfg["batch_size"],
+        "images_seen": int(val["images"].iloc[-1]),
         "train_minutes": summary["minutes"], "wall_minutes": summary["wall_minutes"],
         "best_step": int(val.loc[val.lpips.idxmin(), "step"]),
         "val_lpips_start": round(float(val.lpips.iloc[0]), 4), "val_lpips_best": round(float(val.lpips.min()), 4),
