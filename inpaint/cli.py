@@ -1,5 +1,6 @@
 """The `inpaint` command: fill holes in your own photos, or score fills against ground truth.
 
+  inpaint fill  --method pretrained/lama --image photo.jpg --mask hole.png --out filled.png   (shipped, no training)
   inpaint fill  --method models/lama/best.pt --image photo.jpg --mask hole.png --out filled.png
   inpaint fill  --method lama --image photo.jpg --mask hole.png --out filled.png   (models/lama/best.pt)
   inpaint fill  --method telea --image photos/ --mask masks/ --out filled/
@@ -118,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fill", help="fill the holes of your own photos (any size)")
     f.add_argument("--method", required=True,
-                   help="a checkpoint path (models/lama/last.pt), a trained model's name (lama: "
-                        "<checkpoints>/lama/best.pt) or a baseline name (telea, hybrid, patch_match, ...)")
+                   help="a shipped pretrained model (pretrained/lama), a checkpoint path (models/lama/last.pt), a "
+                        "trained model's name (lama: <checkpoints>/lama/best.pt) or a baseline name (telea, hybrid, ...)")
     f.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
     f.add_argument("--image", required=True, help="a photo, or a folder of photos")
     f.add_argument("--mask", required=True, help="its mask, or a folder of masks with the same file names")

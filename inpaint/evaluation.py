@@ -1,7 +1,8 @@
 """Evaluation: every method, learned or classical, on the same test pairs; long-format scores.
 
-A method is named by a registered baseline (`inpaint.baselines.BASELINES`: telea, hybrid, ...) or
-by a checkpoint: a path to a `.pt` file, or the name of a trained model whose checkpoint is
+A method is named by a registered baseline (`inpaint.baselines.BASELINES`: telea, hybrid, ...), by
+a pretrained model (`pretrained/lama`, or a `.safetensors` path: see inpaint.pretrained) or by a
+checkpoint: a path to a `.pt` file, or the name of a trained model whose checkpoint is
 `<checkpoints>/<name>/best.pt`. `resolve_method` decides which, in one place, for the pipeline and
 the `inpaint` command alike. A learned model is rebuilt from its checkpoint (not from today's
 params) and remembers the registered fill it starts from, so the report can show what training
@@ -24,6 +25,8 @@ from inpaint.baselines import BASELINES
 from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
 from inpaint.metrics import compute, get_metric
 from inpaint.models import start_fill
+from inpaint.pretrained import is_pretrained_name, load_generator
+from inpaint.pretrained import resolve as resolve_pretrained
 
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -48,6 +51,8 @@ def method_source(name: str, checkpoints: str | Path) -> Path | None:
     ValueError naming the known baselines when it is neither.
     """
     path = Path(name)
+    if is_pretrained_name(name):
+        return resolve_pretrained(name)
     if path.suffix == ".pt":
         if not path.is_file():
             raise ValueError(f"checkpoint {path} not found; train one with `dvc repro` or give a baseline name")
@@ -72,9 +77,13 @@ def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", bat
         fn = BASELINES[name]
         return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
     dev = pick_device(device)
-    model, meta = generator_from_checkpoint(ckpt, dev)
+    if ckpt.suffix == ".safetensors":  # a pretrained model: its card says how it was trained
+        model, meta = load_generator(ckpt, dev)
+        info = {"step": meta["card"].get("steps"), "params": meta["card"].get("params"), "val": None, "pretrained": True}
+    else:
+        model, meta = generator_from_checkpoint(ckpt, dev)
+        info = {k: meta.get(k) for k in ("step", "params", "val")}
     start = start_fill(getattr(model, "init_fill", "none"))
-    info = {k: meta.get(k) for k in ("step", "params", "val")}
     return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start, info)
 
 
@@ -95,10 +104,16 @@ def resolve_all(names: list[str], checkpoints: str | Path, device: str = "auto",
     methods = [resolve_method(n, checkpoints, device, batch_size) for n in names]
     listed = set(names)
     for m in list(methods):
-        if m.start is not None and m.start not in listed:
-            methods.append(resolve_method(m.start, checkpoints))
-            listed.add(m.start)
+        for extra in (fine_tuned_from(m), m.start):  # the checkpoint it was fine-tuned from, its start fill
+            if extra is not None and extra not in listed:
+                methods.append(resolve_method(extra, checkpoints, device, batch_size))
+                listed.add(extra)
     return methods
+
+
+def fine_tuned_from(method: Method) -> str | None:
+    """The `init_from` a learned model was fine-tuned from (a method name in its own right), or None."""
+    return ((method.info or {}).get("params") or {}).get("init_from") or None
 
 
 def checkpoint_note(method: Method) -> str | None:
@@ -110,9 +125,15 @@ def checkpoint_note(method: Method) -> str | None:
     params, val = ckpt.get("params") or {}, ckpt.get("val") or {}
     scores = ", ".join(f"{k} {v:.4f}" + (f" ± {val[k + '_se']:.4f} (s.e.)" if f"{k}_se" in val else "")
                        for k, v in val.items() if not k.endswith("_se"))
+    if ckpt.get("pretrained"):
+        return f"{method.name}: pretrained, {ckpt.get('step')} steps (see its model card {method.checkpoint.with_suffix('.json')})"
+    origin = fine_tuned_from(method)
     note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
+    note += f", fine-tuned from {origin}" if origin else ""
     note += f" (validation {scores})" if scores else ""
-    return note + (" = the untrained starting fill" if ckpt.get("step") == 0 else "")
+    if ckpt.get("step") == 0:
+        note += f" = {origin} unchanged" if origin else " = the untrained starting fill"
+    return note
 
 
 def run_method(fill: Fill, images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, float]:

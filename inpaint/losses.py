@@ -239,24 +239,34 @@ def perceptual_style_loss(
 # VAE
 
 
-def diversity_loss(samples: torch.Tensor, mask: torch.Tensor, margin: float) -> tuple[torch.Tensor, dict]:
-    """Hinge on how different two sampled fills are inside the hole: relu(margin - mean |s0 - s1|).
+def diversity_loss(samples: torch.Tensor, mask: torch.Tensor, margin: float, pool: int = 1) -> tuple[torch.Tensor, dict]:
+    """Hinge on how different two sampled fills are inside the hole: relu(margin - spread), where
+    spread is the mean |low-pass(s0 - s1)| per hole pixel and channel.
 
     A conditional VAE trained briefly learns to ignore its latent (the fill that minimises the
     content loss is one fill), so its samples come out identical; this term (a mode-seeking loss in
     the spirit of Mao et al. 2019 and Yang et al. 2019's diversity-sensitive loss) makes the decoder
     use the latent, and stops pushing once the samples differ by `margin` per pixel on average.
 
+    `pool` > 1 measures the difference after averaging it over pool x pool cells. On raw pixels the
+    cheapest way to differ is pixel-scale noise (samples that alternate +-d around one fill: the
+    coloured lattice our VAE learnt); averaged over 8 x 8 cells such noise cancels, so only
+    differences in what a region holds (its colour, shading, where an edge runs) count.
+
     Args:
         samples: (2, N, 3, H, W) two fills of the same inputs from different latents.
         mask: (N, 1, H, W) float, 1 = hole.
+        pool: cell side of the low-pass (1 = per pixel); H and W need not be multiples of it.
     """
     if samples.ndim != 5 or samples.shape[0] != 2:
         raise ValueError(f"diversity_loss needs (2, N, 3, H, W) samples, got {tuple(samples.shape)}")
-    area = (mask.sum() * samples.shape[2]).clamp_min(1.0)
-    spread = ((samples[0] - samples[1]).abs() * mask).sum() / area
+    diff, hole = (samples[0] - samples[1]) * mask, mask
+    if pool > 1:  # cell means of the difference; a cell's weight is its share of hole pixels
+        diff = F.avg_pool2d(diff, pool, ceil_mode=True)
+        hole = F.avg_pool2d(mask, pool, ceil_mode=True)
+    area = (hole.sum() * samples.shape[2]).clamp_min(1e-6)
+    spread = diff.abs().sum() / area
     return F.relu(margin - spread), _logs(sample_spread=spread)
-
 
 
 def kl_loss(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
+from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity, fine_tuned_from
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
 from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
@@ -24,7 +24,8 @@ RANKING_METRIC = "lpips"  # picks "the best non-learned method"
 
 
 def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(model, versus, role) for every learned model: its start fill, and the best non-learned method."""
+    """(model, versus, role) for every learned model: the checkpoint it was fine-tuned from (if any), its
+    start fill, and the best non-learned method."""
     learned = [m for m in results.methods if m.checkpoint is not None]
     others = [m.name for m in results.methods if m.checkpoint is None]
     overall = agg[(agg.group_type == "all") & (agg.metric == RANKING_METRIC) & agg.method.isin(others)]
@@ -32,6 +33,9 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
     best = overall.sort_values("mean", ascending=not higher).method.iloc[0] if len(overall) else None
     out = []
     for m in learned:
+        origin = fine_tuned_from(m)
+        if origin is not None:
+            out.append((m.name, origin, "the checkpoint it was fine-tuned from"))
         if m.start is not None:
             out.append((m.name, m.start, "its start" + (", the best non-learned" if m.start == best else "")))
         if best is not None and best != m.start:

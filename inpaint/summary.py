@@ -277,7 +277,8 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
         f"Paired differences *model − comparison* on the same test pairs, with {pct}% bootstrap CIs whose "
         f"resampling unit is the photo ({photos} test photo{'s' if photos != 1 else ''}: with few photos the "
         "intervals are wide). Each model is compared with the fill it starts from (what an untrained copy "
-        "returns) and with the best non-learned method by mean LPIPS. "
+        "returns), with the best non-learned method by mean LPIPS, and a fine-tuned model with the pretrained "
+        "checkpoint it started from (what fine-tuning added). "
         + " ".join(f"{m}: {'positive' if directions[m] else 'negative'} = the model is better." for m in metrics)
         + " *wins*: share of pairs where the model is strictly better (ties, e.g. an untrained model, are not)."
         + " A dash for a CI: all pairs come from one photo, so no interval can be given.",

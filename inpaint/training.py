@@ -39,8 +39,9 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _fingerprint(cfg: dict, paths: list[str]) -> str:
-    blob = json.dumps({"cfg": cfg, "paths": paths, "format": CHECKPOINT_FORMAT}, sort_keys=True, default=str)
+def _fingerprint(cfg: dict, paths: list[str], init_sha: str | None = None) -> str:
+    blob = json.dumps({"cfg": cfg, "paths": paths, "format": CHECKPOINT_FORMAT, **({"init": init_sha} if init_sha else {})},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -86,8 +87,11 @@ def generator_losses(out: dict, image, mask, cfg: dict, vgg, disc) -> tuple[torc
         value, logs = losses.g_adv_loss(disc(comp, mask), w["adv_kind"])
         terms.append((w["adv"] * value, logs))
     if "samples" in out:  # two fills from the prior (see train_step)
-        value, logs = losses.diversity_loss(out["samples"], mask, w["diversity_margin"])
+        value, logs = losses.diversity_loss(out["samples"], mask, w["diversity_margin"], w.get("diversity_pool", 1))
         terms.append((w["diversity"] * value, logs))
+        if vgg is not None and w.get("sample_perceptual", 0) > 0:  # each prior sample must look like a photo too
+            value = sum(losses.perceptual_loss(s, image, vgg)[0] for s in out["samples"]) / len(out["samples"])
+            terms.append((w["sample_perceptual"] * value, {"sample_perceptual": float(value.detach())}))
     if "mu" in out and w.get("kl", 0) > 0:
         value, logs = losses.kl_loss(out["mu"], out["logvar"], out.get("prior_mu"), out.get("prior_logvar"))
         terms.append((w["kl"] * value, logs))
@@ -169,6 +173,43 @@ def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = Fal
         step = last
 
 
+def starting_point(cfg: dict) -> dict | None:
+    """The checkpoint `init_from` names (see inpaint.pretrained.init_state), checked against the model
+    this config builds; None to train from scratch."""
+    source = cfg.get("init_from")
+    if not source:
+        return None
+    from inpaint.pretrained import init_state
+
+    model = cfg["model"]
+    init = init_state(source)
+    if init["arch"] != model or init["kwargs"] != cfg["kwargs"]:
+        raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
+                         f"train.{model} builds {model} with kwargs {cfg['kwargs']}: set train.{model}.kwargs to the "
+                         "checkpoint's, or init_from: null to train from scratch")
+    return init
+
+
+def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
+    """Generator and EMA from the starting checkpoint, and its discriminator when both have one (a
+    different discriminator, or none in the checkpoint, starts fresh). Optimisers start fresh unless
+    `optimizers` (`init_optimizers: true`), which needs a training checkpoint's last.pt."""
+    nets.gen.load_state_dict(init["gen"])
+    nets.ema.load_state_dict(init["gen"])
+    if nets.disc is not None and init["disc"]:
+        try:
+            nets.disc.load_state_dict(init["disc"])
+        except RuntimeError:
+            print(f"{init['path']}: its discriminator does not fit train.*.discriminator; the discriminator starts fresh")
+    if optimizers:
+        if not init.get("opt_g"):
+            raise ValueError(f"init_optimizers is true but {init['path']} holds no optimiser state (only a training "
+                             "run's last.pt does); set init_optimizers: false")
+        nets.opt_g.load_state_dict(init["opt_g"])
+        if nets.opt_d is not None and init.get("opt_d"):
+            nets.opt_d.load_state_dict(init["opt_d"])
+
+
 @dataclass
 class Nets:
     """What one training step updates: generator, its EMA copy, discriminator, optimisers, and the
@@ -248,9 +289,9 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         cfg: plain values (see `model_config`): model, kwargs, discriminator {name, kwargs}, image_size,
             seed, batch_size, max_steps, max_minutes, lr_g, lr_d, warmup_steps, betas, ema_decay, log_every,
             val_every, ckpt_every, best_metric, best_higher, workers, device, curriculum {size, steps}
-            (optional), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
+            (optional), init_from (optional: a checkpoint to fine-tune, see `starting_point`), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
             l1_valid, perceptual, style, perceptual_net, perceptual_layers, adv, adv_kind, adv_start, kl,
-            r1, diversity, diversity_margin}.
+            r1, diversity, diversity_margin, diversity_pool, sample_perceptual}.
         val_images, val_masks: fixed validation set, (N, S, S, 3) and (N, S, S) float32, 1 = hole.
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.
@@ -260,10 +301,16 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # a run killed mid-write leaves its temporary file; last.pt itself is whole
     device = pick_device(cfg["device"])
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format  # NHWC: tensor cores' layout
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    fingerprint = _fingerprint(cfg, train_paths)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    init = starting_point(cfg)  # fine-tuning: its hash is part of the fingerprint, so another start retrains
+    fingerprint = _fingerprint(cfg, train_paths, init and init["sha256"])
     nets = build_nets(cfg, device)
+    for net in (nets.gen, nets.ema, nets.disc):
+        if net is not None:
+            net.to(memory_format=fmt)
     gen, ema, use_adv = nets.gen, nets.ema, nets.disc is not None
 
     step, images, elapsed, log, vals, best = 0, 0, 0.0, [], [], None
@@ -282,7 +329,10 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             images = state.get("images", step * cfg["batch_size"])  # older last.pt: constant batches
             print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
         else:
-            print(f"{last}: written for other params or data; training from scratch")
+            print(f"{last}: written for other params, data or starting checkpoint; training from the start")
+    if init is not None and step == 0:
+        load_start(nets, init, cfg.get("init_optimizers", False))
+        print(f"fine-tuning {cfg['model']} from {init['path']} (sha256 {init['sha256'][:12]})")
 
     def checkpoint() -> None:
         save_checkpoint(last, {
@@ -329,7 +379,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         if elapsed >= budget:
             stopped_by = "minutes"
             break
-        image, mask = image.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+        image, mask = image.to(device, non_blocking=True, memory_format=fmt), mask.to(device, non_blocking=True, memory_format=fmt)
         try:
             logs = train_step(nets, image, mask, step, cfg)
         except TrainingDiverged as e:

@@ -54,11 +54,15 @@ def package_files(script: Path) -> set[str]:
 
 
 def _stages() -> list[tuple[str, list[str], Path]]:
-    """(stage name, deps, script) for every stage; foreach stages once per item."""
-    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    """(stage name, deps, script) for every stage of both pipelines (the main one and pretrain/, whose
+    stages run from the repository root); foreach stages once per item."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     out = []
-    for name, stage in spec["stages"].items():
+    specs = [("", yaml.safe_load((ROOT / "dvc.yaml").read_text())),
+             ("pretrain/", yaml.safe_load((ROOT / "pretrain" / "dvc.yaml").read_text()))]
+    stages = [(prefix + name, stage) for prefix, spec in specs for name, stage in spec["stages"].items()]
+    for name, stage in stages:
+        assert not name.startswith("pretrain/") or stage.get("wdir") == "..", f"{name}: runs from the repository root"
         body = stage.get("do", stage)
         script = next(w for w in body["cmd"].split() if w.endswith(".py"))
         deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]

@@ -262,3 +262,18 @@ def test_diversity_loss_hinges_on_the_spread_inside_the_hole():
     assert diversity_loss(torch.stack([a, b]), mask, margin=0.1)[0].item() == 0
     with pytest.raises(ValueError, match="2, N, 3, H, W"):
         diversity_loss(a, mask, 0.1)
+
+
+def test_pooled_diversity_ignores_pixel_noise_and_counts_regional_differences():
+    mask = torch.ones(1, 1, 8, 8)
+    a = torch.full((1, 3, 8, 8), 0.5)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 2 - 1.0  # +-1 alternating pixels
+    noisy = a + 0.2 * checker  # differs from a by 0.2 everywhere, but only as pixel-scale noise
+    assert diversity_loss(torch.stack([a, noisy]), mask, 0.1)[1]["sample_spread"] == pytest.approx(0.2)
+    value, logs = diversity_loss(torch.stack([a, noisy]), mask, 0.1, pool=4)
+    assert logs["sample_spread"] == pytest.approx(0, abs=1e-6) and value.item() == pytest.approx(0.1)
+    shifted = a + 0.2  # a different colour for the whole region: the kind of difference that counts
+    assert diversity_loss(torch.stack([a, shifted]), mask, 0.1, pool=4)[1]["sample_spread"] == pytest.approx(0.2)
+    half = torch.zeros_like(mask)
+    half[..., :, :4] = 1  # a hole covering half of each 8x8 cell: spread is still per hole pixel
+    assert diversity_loss(torch.stack([a, shifted]), half, 0.1, pool=8)[1]["sample_spread"] == pytest.approx(0.2)

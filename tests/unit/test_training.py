@@ -164,7 +164,7 @@ def test_changed_params_start_from_scratch(setup, tmp_path, capsys):
     cfg = copy.deepcopy(CFG)
     cfg["lr_g"] = 5e-4
     _run(cfg, setup, tmp_path / "run")
-    assert "training from scratch" in capsys.readouterr().out
+    assert "training from the start" in capsys.readouterr().out
     _run(cfg, setup, tmp_path / "fresh")  # what the changed params give from nothing
     _assert_same(_states(tmp_path / "fresh/last.pt"), _states(tmp_path / "run/last.pt"))
     old = _states(tmp_path / "fresh/last.pt")

@@ -1,0 +1,76 @@
+"""Stage `model_card` (pretrain/dvc.yaml): score a pretrained model on held-out photos it never saw,
+beside its starting fill and the classical methods, and write its model card `<out>/<model>.json`
+(the training facts of `<run>/<model>/card.json` plus these scores, with paired differences whose
+95% CIs resample photos).
+
+  python stages/model_card.py --pretrain pretrain/params.yaml --weights runs/pretrain/export/lama.safetensors --run runs/pretrain
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from inpaint.evaluation import evaluate
+from inpaint.heldout import heldout_pairs, nvidia_files
+from inpaint.metrics import directions
+from inpaint.pretrained import sha256, write_card
+from inpaint.sources import list_images
+from inpaint.stats import paired_differences
+
+METRICS = ["lpips", "psnr", "ssim"]
+HOLES = {"all": 0.0, ">= 10%": 0.1, ">= 30%": 0.3}
+
+
+def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> dict:
+    """Means per method and hole bucket, and paired differences of the model against its start fill
+    and the best non-learned method (lowest mean LPIPS over pairs with holes >= 30%)."""
+    photos = sorted(str(p) for p in list_images(Path(held["photos"])))
+    if not photos:
+        raise ValueError(f"pretrain heldout.photos: {held['photos']} holds no photos")
+    images, masks, pairs = heldout_pairs(photos, nvidia_files(held["masks"]), size, held["per_photo"], held["seed"],
+                                         ratio=(0.0, 0.6))
+    name = f"pretrained/{weights.stem}"
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate([str(weights), *held["methods"]], images, masks, pairs, METRICS, tmp)
+    per_image = results.per_image.replace({"method": {str(weights): name}})
+    start = next(m.start for m in results.methods if m.checkpoint is not None)
+    lp = per_image[(per_image.metric == "lpips") & (per_image.hole_ratio >= 0.3)].groupby("method").value.mean()
+    best = lp.drop(name).idxmin()
+    versus = [start] + [best] * (best != start)
+    paired = paired_differences(per_image, [(name, v) for v in versus], directions(METRICS), HOLES, n_boot=n_boot)
+    means = per_image.pivot_table(index=["metric", "method"], columns="bucket", values="value")
+    return {
+        "photos": held["photos"], "photos_n": len(photos), "pairs": len(pairs), "masks": f"NVIDIA irregular test masks "
+        f"(all six bins, {held['per_photo']} per photo, seed {held['seed']})", "image_size": size,
+        "start_fill": start, "best_non_learned": best,
+        "means": {m: means.loc[m].round(4).to_dict(orient="index") for m in METRICS},
+        "paired": paired.round(5).to_dict(orient="records"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pretrain", default="pretrain/params.yaml")
+    ap.add_argument("--weights", required=True, help="the exported .safetensors file")
+    ap.add_argument("--run", default="runs/pretrain", help="run folder holding <model>/card.json")
+    args = ap.parse_args()
+    pre = yaml.safe_load(open(args.pretrain))
+    weights = Path(args.weights)
+    card = json.loads((Path(args.run) / weights.stem / "card.json").read_text())
+    if card["sha256"] != sha256(weights):
+        raise ValueError(f"{weights} is not the file {Path(args.run) / weights.stem / 'card.json'} describes; "
+                         "rerun the pretrain stage")
+    card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
+    write_card(weights, card)
+    rows = [r for r in card["heldout"]["paired"] if r["metric"] == "lpips"]
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as e:
+        sys.exit(f"model_card: {e}")

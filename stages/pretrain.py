@@ -1,0 +1,146 @@
+"""Stage `pretrain` (pretrain/dvc.yaml): one long training run of a model on folders of photos,
+exported to `<out>/<model>.safetensors` (fp16: the best EMA generator and the last discriminator), with
+`<run>/<model>/card.json`: how it was trained (stages/model_card.py adds the held-out scores and
+writes the model card `<out>/<model>.json`). Shipping it is a separate, deliberate step:
+`python -m inpaint.pretrained ship <out>/<model>` copies both into pretrained/ and pins the hash.
+
+The recipe is params.yaml's (train.common, then train.<model>, `init_from` dropped: pretraining starts
+from scratch), overridden by pretrain/params.yaml's `train`. Resumable from `<run>/last.pt`.
+
+  python stages/pretrain.py --params params.yaml --pretrain pretrain/params.yaml --out runs/pretrain/export --run runs/pretrain
+  ... -S train.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
+"""
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from inpaint.checkpoints import load_checkpoint, pick_device
+from inpaint.data import MaskMix, make_val_set
+from inpaint.grids import sample_grid
+from inpaint.io import IMAGE_EXTENSIONS, write_text
+from inpaint.metrics import mean_scores
+from inpaint.pretrained import export
+from inpaint.sources import list_images
+from inpaint.training import TrainingDiverged, model_config, train
+
+
+def set_key(params: dict, item: str, file: str) -> None:
+    """Apply one `dotted.key=yaml-value` override; an unknown key is an error naming it (under `train`,
+    any key of params.yaml's train.common may be added)."""
+    key, _, value = item.partition("=")
+    *parents, leaf = key.split(".")
+    node = params
+    for k in parents:
+        if not isinstance(node.get(k), dict):
+            raise ValueError(f"-S {item}: {key} is not a key of {file}")
+        node = node[k]
+    if leaf not in node and parents[:1] != ["train"]:  # train: any key of params.yaml's train.common may be overridden
+        raise ValueError(f"-S {item}: {key} is not a key of {file}")
+    node[leaf] = yaml.safe_load(value)
+
+
+def photo_list(folders: list[str]) -> list[Path]:
+    """Every photo of the folders, sorted by name within each folder; a missing or empty folder is an error."""
+    out = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ValueError(f"pretrain data.folders: {folder} is not a folder (paths are relative to the repository root)")
+        found = sorted(list_images(Path(folder)))
+        if not found:
+            raise ValueError(f"pretrain data.folders: {folder} holds no photos ({', '.join(IMAGE_EXTENSIONS)})")
+        out += found
+    return out
+
+
+def manifest_sha256(paths: list[Path]) -> str:
+    """Hash of the photos' names and bytes, in order: the data a card names, pinned."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{p.name}\n".encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+        return out + ("+uncommitted changes" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA, bf16 autocast, channels_last)"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--pretrain", default="pretrain/params.yaml")
+    ap.add_argument("--out", default="runs/pretrain/export", help="folder for <model>.safetensors")
+    ap.add_argument("--run", default="runs/pretrain", help="run folder (checkpoints, logs); resumable")
+    ap.add_argument("--commit", help="the commit the code is at, when this is no git checkout (a copied tree)")
+    ap.add_argument("-S", dest="overrides", action="append", default=[], help="dotted key of --pretrain = value")
+    args = ap.parse_args()
+    pre = yaml.safe_load(open(args.pretrain))
+    for item in args.overrides:
+        set_key(pre, item, args.pretrain)
+    params = yaml.safe_load(open(args.params))
+    model = pre["model"]
+    if model not in params["train"]:
+        raise ValueError(f"{args.pretrain} model: {model!r} has no train.{model} section in {args.params}")
+    params["train"][model] = {**(params["train"][model] or {}), "init_from": None, **pre["train"]}
+    cfg = model_config(params, model)
+
+    photos = photo_list(pre["data"]["folders"])
+    n_val = pre["data"]["val_photos"]
+    if not 0 < n_val < len(photos):
+        raise ValueError(f"{args.pretrain} data.val_photos is {n_val}; use 1 .. {len(photos) - 1} of the {len(photos)} photos")
+    train_paths, val_paths = [str(p) for p in photos[:-n_val]], [str(p) for p in photos[-n_val:]]
+    mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
+    val_images, val_masks = make_val_set(val_paths, cfg["image_size"], mix, cfg.pop("val_size"), cfg["seed"])
+    run = Path(args.run) / model
+    t0 = time.perf_counter()
+    summary = train(cfg, train_paths, val_images, val_masks, run, run / "logs", mean_scores(cfg["val_metrics"]),
+                    sample_grid(model))
+    wall = time.perf_counter() - t0
+
+    best, last = load_checkpoint(run / "best.pt"), load_checkpoint(run / "last.pt")
+    disc = cfg["discriminator"] if last.get("disc") else None
+    weights = Path(args.out) / f"{model}.safetensors"
+    digest = export(weights, model, cfg["kwargs"], best["state"], last.get("disc") or None, disc)
+    vals = last["vals"]
+    card = {
+        "model": model, "arch": model, "kwargs": cfg["kwargs"], "sha256": digest,
+        "weights": {"file": weights.name, "dtype": "float16", "bytes": weights.stat().st_size,
+                    "generator": f"EMA at step {best['step']} (best validation {cfg['best_metric']})",
+                    "discriminator": f"step {last['step']} (the run's last)" if disc else None},
+        "data": {"name": pre["data"]["name"], "folders": pre["data"]["folders"], "photos": len(photos),
+                 "train_photos": len(train_paths), "val_photos": len(val_paths), "manifest_sha256": manifest_sha256(photos)},
+        "steps": last["step"], "best_step": best["step"], "images_seen": last.get("images"),
+        "training_hours": round(summary["minutes"] / 60, 3), "wall_clock_hours": round(wall / 3600, 3),
+        "stopped_by": summary["stopped_by"], "device": device_name(pick_device(cfg["device"])),
+        "images_per_second": summary["images_per_second"], "torch": torch.__version__,
+        "commit": args.commit or commit(), "params": cfg,
+        "validation": {"first": vals[0] if vals else None, "best": best.get("val")},
+    }
+    write_text(run / "card.json", json.dumps(card, indent=1) + "\n")
+    print(json.dumps({k: card[k] for k in ("steps", "images_seen", "training_hours", "device", "sha256")}))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (TrainingDiverged, ValueError) as e:
+        sys.exit(f"pretrain: {e}")
