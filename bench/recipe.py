@@ -11,6 +11,9 @@ folder (checkpoints, val.csv with val LPIPS against images seen) under --out/<na
 
   python bench/recipe.py --name lamaloss --minutes 15 -S train.lama.loss.l1_hole=0 -S train.lama.loss.adv=0.1
 
+Variants learn from scratch: the model's `init_from` and fine-tuning rates (`lr_g`, `lr_d` in its
+section) are dropped unless `-S train.<model>.init_from=...` asks for a start.
+
 The test pairs (photo, crop, mask) depend only on --seed and --pairs-per-photo, so every variant is
 scored on the same pixels; the baselines' scores are cached in --out.
 """
@@ -183,7 +186,11 @@ def main() -> None:
         ap.error("--name is required (or --summarize)")
     if not BSDS.is_dir():
         sys.exit(f"{BSDS} not found: this benchmark needs the shared datasets beside the project")
-    params = override(yaml.safe_load((ROOT / "params.yaml").read_text()), args.overrides)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if not any(o.startswith(f"train.{args.model}.init_from") for o in args.overrides):
+        for key in ("init_from", "lr_g", "lr_d"):  # variants learn from scratch: no fine-tuning start or its rates
+            (params["train"].get(args.model) or {}).pop(key, None)
+    params = override(params, args.overrides)
     cfg = model_config(params, args.model)
     cfg.update(max_minutes=args.minutes, max_steps=10**6, val_every=args.val_every, ckpt_every=args.val_every)
     cfg.pop("val_size")

@@ -28,7 +28,7 @@ from inpaint.models.common import (
 
 
 class AutoEncoder(nn.Module):
-    """Space-to-depth stem -> stride-2 convs -> dilated bottleneck -> transposed convs -> sub-pixel head.
+    """Space-to-depth stem -> stride-2 convs -> dilated bottleneck -> upsampling convs -> sub-pixel head.
 
     Args:
         width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
@@ -38,6 +38,7 @@ class AutoEncoder(nn.Module):
         skips: concatenate encoder features into the decoder at each scale (U-Net).
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
+        upsample: "transposed" or "resize" (resize-convolution: no lattice; see common.up_block).
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class AutoEncoder(nn.Module):
         skips: bool = False,
         init_fill: str = "hybrid",
         norm: str = "group",
+        upsample: str = "transposed",
     ):
         super().__init__()
         self.init_fill = check_init_fill(init_fill)
@@ -63,7 +65,7 @@ class AutoEncoder(nn.Module):
         self.mid = nn.Sequential(*[conv_block(ws[-1], ws[-1], 3, dilation=2 ** (i + 1), norm=norm) for i in range(n_mid)])
         grow = 2 if skips else 1  # decoder inputs carry the skip features too
         self.up = nn.ModuleList(
-            [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm=norm) for i in reversed(range(n_down - 1))]
+            [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm, upsample) for i in reversed(range(n_down - 1))]
         )
         self.head = FillHead(width * grow, n_fills_shown(init_fill))
 

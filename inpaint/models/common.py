@@ -182,8 +182,21 @@ class PretrainedFeatures(nn.Module):
             base = F.interpolate(base, size=(round(h * f), round(w * f)), mode="bilinear", align_corners=False)
         with torch.no_grad():  # frozen trunk, and the fill does not depend on the generator
             taps = features(self.net, self.layers, base.device)(base.float())
-        maps = [F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in taps.values()]
-        return self.proj(torch.cat(maps, dim=1).to(base.dtype))  # (N, cout, *size)
+        # proj's 1x1 conv of the concatenated resized taps, computed tap by tap: a 1x1 conv and a bilinear
+        # resize commute (both linear, resize weights sum to 1), so each tap is projected at whichever of its
+        # own and the target resolution is smaller (deep taps of a large photo: ~4x fewer pixels)
+        conv, start, mixed = self.proj[0], 0, 0
+        for t in taps.values():
+            weight = conv.weight[:, start:start + t.shape[1]].to(t.dtype)
+            start += t.shape[1]
+            if t.shape[-2] * t.shape[-1] <= size[0] * size[1]:
+                t = F.interpolate(F.conv2d(t, weight), size=size, mode="bilinear", align_corners=False)
+            else:
+                t = F.conv2d(F.interpolate(t, size=size, mode="bilinear", align_corners=False), weight)
+            mixed = mixed + t
+        if conv.bias is not None:
+            mixed = mixed + conv.bias.view(1, -1, 1, 1)
+        return self.proj[1:](mixed.to(base.dtype))  # (N, cout, *size): norm + ReLU
 
 
 # ---------------------------------------------------------------------------------------------

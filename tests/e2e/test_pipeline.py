@@ -49,7 +49,7 @@ def run(args, cwd, check=True):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     dst = tmp_path_factory.mktemp("proj")
-    for name in ["dvc.yaml", "stages", "inpaint", ".dvc/config", ".dvcignore", "pyproject.toml"]:
+    for name in ["dvc.yaml", "stages", "inpaint", "pretrained", ".dvc/config", ".dvcignore", "pyproject.toml"]:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -86,7 +86,10 @@ def test_repro_produces_every_output(project):
 def test_reports_are_complete_and_well_formed(project):
     dst, _ = project
     params = yaml.safe_load((dst / "params.yaml").read_text())
-    methods, metrics = params["evaluate"]["methods"], params["evaluate"]["metrics"]
+    metrics = params["evaluate"]["metrics"]
+    # lama fine-tunes the shipped checkpoint, which is scored beside it without being listed
+    assert params["train"]["lama"]["init_from"] == "pretrained/lama"
+    methods = params["evaluate"]["methods"] + ["pretrained/lama"]
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
     per_image = pd.read_csv(dst / "reports/per_image.csv")
     assert list(per_image.columns) == ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
@@ -99,6 +102,7 @@ def test_reports_are_complete_and_well_formed(project):
         assert "all" in groups and set(pairs.mask_kind) <= set(groups) and set(pairs.bucket) <= set(groups)
     summary = (dst / "reports/summary.md").read_text()
     assert all(m in summary for m in methods)
+    assert "fine-tuned from pretrained/lama" in summary and "| lama | pretrained/lama (the checkpoint it was fine-tuned from) |" in summary
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
     assert (dst / "reports/grids/vae_samples.png").exists()

@@ -629,5 +629,30 @@ def test_resize_upsampling_has_no_checkerboard_and_bad_modes_are_named():
             y = block(x)[..., 2:-2, 2:-2]  # away from the borders
         assert y.shape[-1] == 12 and (y.std(dim=(-2, -1)).max() < 1e-5) == flat, mode
     assert isinstance(tiny("vae").up[0][0], nn.Upsample) and tiny("vae", upsample="transposed").up[0][0].stride == (2, 2)
-    with pytest.raises(ValueError, match="upsample"):
-        tiny("vae", upsample="bicubic")
+    assert isinstance(tiny("autoencoder", upsample="resize").up[0][0], nn.Upsample)
+    assert tiny("autoencoder").up[0][0].stride == (2, 2)  # the autoencoder's default stays transposed
+    for name in ("vae", "autoencoder", "lama"):
+        with pytest.raises(ValueError, match="upsample"):
+            tiny(name, upsample="bicubic")
+
+
+@pytest.mark.parametrize("side, size", [(512, (64, 64)), (128, (16, 16)), (200, (26, 24))])
+def test_pretrained_features_project_tap_by_tap_as_the_concatenated_projection_would(side, size):
+    import torch.nn.functional as F
+
+    from inpaint.models.common import PretrainedFeatures
+    from inpaint.perceptual import features
+
+    torch.manual_seed(0)
+    pf = PretrainedFeatures("alexnet", 16, norm="none").eval()  # norm none: the conv keeps its bias
+    with torch.no_grad():
+        pf.proj[0].weight.normal_()
+        pf.proj[0].bias.normal_()
+        base = torch.rand(2, 3, side, side)
+        taps = features(pf.net, pf.layers, "cpu")(base)
+        concatenated = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in taps.values()], 1)
+        reference = pf.proj(concatenated)  # the textbook order: resize every tap, concatenate, project
+        out = pf(base, size)
+    assert out.shape == reference.shape == (2, 16, *size)
+    assert torch.allclose(out, reference, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(out, pf.proj(concatenated.roll(1, dims=1)), atol=1e-3)  # the check can fail
