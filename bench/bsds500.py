@@ -32,7 +32,7 @@ def main() -> None:
         sys.exit(f"{DATASETS / 'bsds500'} not found: this benchmark needs the shared datasets beside the project")
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
-    for name in ["dvc.yaml", "params.yaml", "stages", "inpaint", ".dvc/config", ".dvc/plots", ".dvcignore"]:
+    for name in ["dvc.yaml", "params.yaml", "stages", "inpaint", "pretrained", ".dvc/config", ".dvc/plots", ".dvcignore"]:
         src, dst = ROOT / name, out / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)

@@ -25,7 +25,7 @@ from inpaint.baselines import BASELINES
 from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
 from inpaint.metrics import compute, get_metric
 from inpaint.models import start_fill
-from inpaint.pretrained import is_pretrained_name, load_generator
+from inpaint.pretrained import is_pretrained_name, load_generator, sha256
 from inpaint.pretrained import resolve as resolve_pretrained
 
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -82,7 +82,7 @@ def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", bat
         info = {"step": meta["card"].get("steps"), "params": meta["card"].get("params"), "val": None, "pretrained": True}
     else:
         model, meta = generator_from_checkpoint(ckpt, dev)
-        info = {k: meta.get(k) for k in ("step", "params", "val")}
+        info = {k: meta.get(k) for k in ("step", "params", "val", "init")}
     start = start_fill(getattr(model, "init_fill", "none"))
     return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start, info)
 
@@ -112,8 +112,25 @@ def resolve_all(names: list[str], checkpoints: str | Path, device: str = "auto",
 
 
 def fine_tuned_from(method: Method) -> str | None:
-    """The `init_from` a learned model was fine-tuned from (a method name in its own right), or None."""
-    return ((method.info or {}).get("params") or {}).get("init_from") or None
+    """The `init_from` a learned model was fine-tuned from (a method name in its own right), or None; also
+    None, with a warning, when that file is gone or is no longer the one it started from (re-shipped,
+    retrained), since scoring it beside the model would then mislead."""
+    info = method.info or {}
+    source = (info.get("params") or {}).get("init_from")
+    if not source:
+        return None
+    record = info.get("init") or {}
+    try:
+        path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
+        current = sha256(path) if path.is_file() else None
+    except ValueError:
+        current = None
+    if current is None or (record.get("sha256") and record["sha256"] != current):
+        what = "is missing" if current is None else "is no longer the file it started from"
+        print(f"evaluate: {method.name} was fine-tuned from {source}, which {what}; "
+              f"not scored beside it (retrain {method.name} to compare them)")
+        return None
+    return source
 
 
 def checkpoint_note(method: Method) -> str | None:

@@ -44,6 +44,8 @@ def heldout_pairs(photos: list[str], mask_files: list[Path], size: int, per_phot
     """
     if not photos:
         raise ValueError("heldout_pairs: no photos given")
+    if not mask_files:
+        raise ValueError("heldout_pairs: no mask files given")
     rng = np.random.default_rng([seed, 30])
     images, masks, rows = [], [], []
     for path in photos:

@@ -31,10 +31,20 @@ PINS = "SHA256SUMS"
 
 
 def pins(folder: Path = SHIPPED) -> dict[str, str]:
+    """{file name: sha256} of `folder`/SHA256SUMS (`sha256sum` format; {} when there is none)."""
     path = folder / PINS
     if not path.is_file():
         return {}
-    return {name.strip(): digest for digest, name in (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())}
+    table = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{path} line {n}: expected '<sha256>  <file>', got {line!r}; rewrite it with "
+                             "`python -m inpaint.pretrained ship ...` or `sha256sum *.safetensors`")
+        table[parts[1].strip().lstrip("*")] = parts[0].lower()  # sha256sum marks binary mode with '*'
+    return table
 
 
 def sha256(path: str | Path) -> str:
@@ -90,6 +100,10 @@ def read(name: str | Path) -> dict:
     digest = sha256(path)
     card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
     pinned = pins(path.resolve().parent).get(path.name)
+    if pinned is None and path.resolve().parent == SHIPPED.resolve():  # a shipped file must be pinned
+        raise ValueError(f"{path}: no line for it in {SHIPPED / PINS}, so its hash cannot be checked; ship it with "
+                         "`python -m inpaint.pretrained ship runs/pretrain/export/<model>` (or restore the folder: "
+                         "git checkout -- pretrained)")
     for source, want in ((str(path.parent / PINS), pinned), (str(card_path(path)), card.get("sha256"))):
         if want and want != digest:
             raise ValueError(f"{path}: sha256 {digest[:16]}... differs from {source} ({want[:16]}...); the file is "

@@ -124,7 +124,7 @@ def model_config(params: dict, model: str) -> dict:
     Raises ValueError naming the dotted params key for an unknown best_metric.
     """
     t = params["train"]
-    cfg = _merge(t["common"], t.get(model) or {})
+    cfg = merge(t["common"], t.get(model) or {})
     cfg.setdefault("kwargs", {})
     cfg.update(model=model, image_size=params["base"]["image_size"], seed=params["base"]["seed"])
     if cfg["best_metric"] not in METRICS:
@@ -141,10 +141,10 @@ def model_config(params: dict, model: str) -> dict:
     return cfg
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
 
 
@@ -197,10 +197,13 @@ def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
     nets.gen.load_state_dict(init["gen"])
     nets.ema.load_state_dict(init["gen"])
     if nets.disc is not None and init["disc"]:
-        try:
+        mine = nets.disc.state_dict()
+        fits = mine.keys() == init["disc"].keys() and all(mine[k].shape == v.shape for k, v in init["disc"].items())
+        if fits:  # checked first: a failed load_state_dict would leave it half loaded
             nets.disc.load_state_dict(init["disc"])
-        except RuntimeError:
-            print(f"{init['path']}: its discriminator does not fit train.*.discriminator; the discriminator starts fresh")
+        else:
+            print(f"{init['path']}: its discriminator ({init.get('disc_spec') or 'unknown'}) does not fit "
+                  "train.<model>.discriminator; the discriminator starts fresh")
     if optimizers:
         if not init.get("opt_g"):
             raise ValueError(f"init_optimizers is true but {init['path']} holds no optimiser state (only a training "
@@ -306,6 +309,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     init = starting_point(cfg)  # fine-tuning: its hash is part of the fingerprint, so another start retrains
+    init_record = {"source": cfg["init_from"], "sha256": init["sha256"]} if init else None  # what evaluation checks
     fingerprint = _fingerprint(cfg, train_paths, init and init["sha256"])
     nets = build_nets(cfg, device)
     for net in (nets.gen, nets.ema, nets.disc):
@@ -341,7 +345,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
             "rng": torch.get_rng_state(), "log": log, "vals": vals, "best": best,
             # what generator_from_checkpoint reads, so `inpaint fill --method .../last.pt` runs the latest EMA
-            "arch": cfg["model"], "kwargs": cfg["kwargs"], "state": ema.state_dict(), "params": cfg,
+            "arch": cfg["model"], "kwargs": cfg["kwargs"], "state": ema.state_dict(), "params": cfg, "init": init_record,
         })
         write_csv(Path(log_dir) / "log.csv", pd.DataFrame(log))
         write_csv(Path(log_dir) / "val.csv", pd.DataFrame(vals))
@@ -363,7 +367,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             best = score if score is not None else best
             save_checkpoint(out / "best.pt", {
                 "format": CHECKPOINT_FORMAT, "arch": cfg["model"], "kwargs": cfg["kwargs"],
-                "state": ema.state_dict(), "step": step, "params": cfg, "val": scores,
+                "state": ema.state_dict(), "step": step, "params": cfg, "val": scores, "init": init_record,
             })
 
     bs = cfg["batch_size"]

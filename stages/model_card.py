@@ -16,7 +16,7 @@ import yaml
 from inpaint.evaluation import evaluate
 from inpaint.heldout import heldout_pairs, nvidia_files
 from inpaint.metrics import directions
-from inpaint.pretrained import sha256, write_card
+from inpaint.pretrained import card_path, sha256, write_card
 from inpaint.sources import list_images
 from inpaint.stats import paired_differences
 
@@ -59,11 +59,19 @@ def main() -> None:
     args = ap.parse_args()
     pre = yaml.safe_load(open(args.pretrain))
     weights = Path(args.weights)
-    card = json.loads((Path(args.run) / weights.stem / "card.json").read_text())
-    if card["sha256"] != sha256(weights):
-        raise ValueError(f"{weights} is not the file {Path(args.run) / weights.stem / 'card.json'} describes; "
-                         "rerun the pretrain stage")
-    card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
+    facts = Path(args.run) / weights.stem / "card.json"
+    if not weights.is_file() or not facts.is_file():
+        raise ValueError(f"needs {weights} and {facts}, which the pretrain stage writes: run `cd pretrain && dvc repro`")
+    card = json.loads(facts.read_text())
+    if card.get("sha256") != sha256(weights):
+        raise ValueError(f"{weights} is not the file {facts} describes; rerun the pretrain stage (cd pretrain && dvc repro)")
+    card_path(weights).unlink(missing_ok=True)  # a previous run's card would refuse these weights
+    if "heldout" not in pre:
+        raise ValueError(f"{args.pretrain} has no heldout section; add heldout.photos, .masks, .per_photo, .methods, .seed")
+    try:
+        card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{args.pretrain} heldout: {e}") from None
     write_card(weights, card)
     rows = [r for r in card["heldout"]["paired"] if r["metric"] == "lpips"]
     print(json.dumps(rows, indent=1))

@@ -4,8 +4,9 @@ exported to `<out>/<model>.safetensors` (fp16: the best EMA generator and the la
 writes the model card `<out>/<model>.json`). Shipping it is a separate, deliberate step:
 `python -m inpaint.pretrained ship <out>/<model>` copies both into pretrained/ and pins the hash.
 
-The recipe is params.yaml's (train.common, then train.<model>, `init_from` dropped: pretraining starts
-from scratch), overridden by pretrain/params.yaml's `train`. Resumable from `<run>/last.pt`.
+The recipe is params.yaml's (train.common, then train.<model> without its fine-tuning keys
+`init_from`, `init_optimizers`, `lr_g`, `lr_d`: pretraining starts from scratch at train.common's
+rates), overridden key by key by pretrain/params.yaml's `train`. Resumable from `<run>/last.pt`.
 
   python stages/pretrain.py --params params.yaml --pretrain pretrain/params.yaml --out runs/pretrain/export --run runs/pretrain
   ... -S train.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
@@ -29,7 +30,10 @@ from inpaint.io import IMAGE_EXTENSIONS, write_text
 from inpaint.metrics import mean_scores
 from inpaint.pretrained import export
 from inpaint.sources import list_images
-from inpaint.training import TrainingDiverged, model_config, train
+from inpaint.training import TrainingDiverged, merge, model_config, train
+
+# train.<model> keys that set up fine-tuning; a pretraining run learns with train.common's rates
+FINE_TUNING = ("init_from", "init_optimizers", "lr_g", "lr_d")
 
 
 def set_key(params: dict, item: str, file: str) -> None:
@@ -45,6 +49,15 @@ def set_key(params: dict, item: str, file: str) -> None:
     if leaf not in node and parents[:1] != ["train"]:  # train: any key of params.yaml's train.common may be overridden
         raise ValueError(f"-S {item}: {key} is not a key of {file}")
     node[leaf] = yaml.safe_load(value)
+
+
+def pretrain_config(params: dict, pre: dict) -> dict:
+    """The training config of a pretraining run: params.yaml's recipe for pre["model"] from scratch (its
+    fine-tuning keys dropped, so train.common's rates apply), pretrain's `train` merged in key by key."""
+    model = pre["model"]
+    own = {k: v for k, v in (params["train"][model] or {}).items() if k not in FINE_TUNING}
+    params = {**params, "train": {**params["train"], model: merge(own, pre["train"])}}
+    return model_config(params, model)
 
 
 def photo_list(folders: list[str]) -> list[Path]:
@@ -100,8 +113,7 @@ def main() -> None:
     model = pre["model"]
     if model not in params["train"]:
         raise ValueError(f"{args.pretrain} model: {model!r} has no train.{model} section in {args.params}")
-    params["train"][model] = {**(params["train"][model] or {}), "init_from": None, **pre["train"]}
-    cfg = model_config(params, model)
+    cfg = pretrain_config(params, pre)
 
     photos = photo_list(pre["data"]["folders"])
     n_val = pre["data"]["val_photos"]

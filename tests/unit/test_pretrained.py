@@ -12,7 +12,6 @@ from inpaint.checkpoints import generator_from_checkpoint
 from inpaint.evaluation import checkpoint_note, resolve_all, resolve_method
 from inpaint.models import build_discriminator, build_generator
 from inpaint.training import train
-from testkit import save_photo
 
 KW = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
 DISC = {"name": "patchgan", "kwargs": {"width": 8, "depth": 2, "kernel": 3}}
@@ -33,13 +32,8 @@ def _validate(pred, target, mask):
 
 
 @pytest.fixture
-def data(tmp_path):
-    paths = [str(save_photo(tmp_path / f"p{i}.png", size=(48, 40), seed=i)) for i in range(3)]
-    rng = np.random.default_rng(0)
-    images = rng.random((2, 32, 32, 3)).astype(np.float32)
-    masks = np.zeros((2, 32, 32), np.float32)
-    masks[:, 8:20, 8:20] = 1
-    return paths, images, masks
+def data(setup):
+    return setup  # photo paths, validation crops and masks (conftest)
 
 
 def _trained_generator(seed=1):
@@ -122,9 +116,8 @@ def test_fine_tuning_starts_from_the_checkpoint_and_retrains_when_it_changes(dat
 
     preds = predict(start_model, data[1], data[2], "cpu")
     assert vals[0]["hole_l1"] == pytest.approx(_validate(to_nchw(preds), to_nchw(data[1]), masks_to_nchw(data[2]))["hole_l1"], rel=1e-5)
-    # the discriminator came from the file too: a fresh one would differ
-    last = torch.load(tmp_path / "ft/last.pt", weights_only=True)
-    assert last["step"] == 2
+    last = torch.load(tmp_path / "ft/last.pt", weights_only=True)  # (the discriminator: its own test below)
+    assert last["step"] == 2 and last["init"] == {"source": str(weights), "sha256": pretrained.sha256(weights)}
     # another starting checkpoint changes the fingerprint: the run starts again instead of resuming
     other = _export(tmp_path / "pre2")
     gen = _trained_generator(seed=5)
@@ -221,3 +214,93 @@ def test_optimisers_start_fresh_unless_asked_and_only_a_last_pt_has_them(data, t
     assert moments and all(torch.equal(moments[k]["exp_avg"], init["opt_g"]["state"][k]["exp_avg"]) for k in moments)
     with pytest.raises(ValueError, match="init_optimizers is true but .* holds no optimiser state"):
         training.load_start(nets, pretrained.init_state(_export(tmp_path / "pre")), optimizers=True)
+
+
+def _stage(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pretraining_learns_from_scratch_at_the_common_rates_whatever_the_fine_tuning_says():
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    pre = yaml.safe_load((root / "pretrain" / "params.yaml").read_text())
+    params["train"]["lama"].update(init_from="pretrained/lama", lr_g=1e-5, lr_d=1e-6, init_optimizers=True,
+                                   loss={"adv": 0.3})
+    pre["train"].update(loss={"kl": 0.5})
+    cfg = _stage("pretrain").pretrain_config(params, pre)
+    assert not cfg.get("init_from") and not cfg["init_optimizers"]
+    assert cfg["lr_g"] == params["train"]["common"]["lr_g"] and cfg["lr_d"] == params["train"]["common"]["lr_d"]
+    assert cfg["loss"]["adv"] == 0.3 and cfg["loss"]["kl"] == 0.5  # nested overrides merge, not replace
+    assert cfg["kwargs"] == pre["train"]["kwargs"] == params["train"]["lama"]["kwargs"]  # shipped = fine-tuned arch
+    assert cfg["batch_size"] == pre["train"]["batch_size"]
+
+
+def test_a_discriminator_that_does_not_fit_starts_fresh_not_half_loaded(tmp_path, capsys):
+    from inpaint import training
+
+    weights = _export(tmp_path / "pre")  # its discriminator: width 8
+    cfg = {**CFG, "init_from": str(weights), "discriminator": {"name": "patchgan", "kwargs": {"width": 16, "depth": 2, "kernel": 3}}}
+    nets = training.build_nets(cfg, torch.device("cpu"))
+    fresh = {k: v.clone() for k, v in nets.disc.state_dict().items()}
+    training.load_start(nets, pretrained.init_state(weights))
+    assert "the discriminator starts fresh" in capsys.readouterr().out
+    assert all(torch.equal(fresh[k], v) for k, v in nets.disc.state_dict().items())  # not one tensor loaded
+
+
+def test_a_killed_fine_tuning_run_resumes_its_own_weights_not_the_start(data, tmp_path, capsys):
+    weights = _export(tmp_path / "pre")
+    cfg = {**CFG, "init_from": str(weights), "max_steps": 4, "ckpt_every": 2, "val_every": 100}
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate, on_step=kill)
+    at_kill = torch.load(tmp_path / "ft/last.pt", weights_only=True)["gen"]
+    capsys.readouterr()
+    train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate)
+    out = capsys.readouterr().out
+    assert "resuming autoencoder from step 2" in out and "fine-tuning autoencoder from" not in out
+    uninterrupted = tmp_path / "whole"
+    train(cfg, data[0], data[1], data[2], uninterrupted, uninterrupted / "logs", _validate)
+    resumed, whole = (torch.load(p / "last.pt", weights_only=True)["gen"] for p in (tmp_path / "ft", uninterrupted))
+    assert all(torch.allclose(resumed[k], whole[k], atol=1e-6) for k in whole)  # as if never killed
+    assert any(not torch.equal(at_kill[k], whole[k]) for k in whole)  # and the check can fail
+
+
+def test_shipped_files_must_be_pinned_and_the_pin_file_is_read_strictly(tmp_path, monkeypatch):
+    weights = _export(tmp_path / "shipped")
+    monkeypatch.setattr(pretrained, "SHIPPED", tmp_path / "shipped")
+    with pytest.raises(ValueError, match=r"no line for it in .*SHA256SUMS"):
+        pretrained.read(weights)
+    digest = pretrained.sha256(weights)
+    (tmp_path / "shipped" / "SHA256SUMS").write_text(f"{digest} *{weights.name}\n")  # sha256sum's binary mark
+    assert pretrained.read(weights)["sha256"] == digest
+    (tmp_path / "shipped" / "SHA256SUMS").write_text("not a hash line\n")
+    with pytest.raises(ValueError, match=r"SHA256SUMS line 1: expected"):
+        pretrained.read(weights)
+
+
+def test_a_start_that_changed_since_fine_tuning_is_not_scored_beside_it(data, tmp_path, capsys):
+    weights = _export(tmp_path / "pre")
+    train({**CFG, "init_from": str(weights), "max_steps": 2}, data[0], data[1], data[2], tmp_path / "m/autoencoder",
+          tmp_path / "logs", _validate)
+    gen = _trained_generator(seed=9)  # the start file is replaced by another model
+    pretrained.write_card(weights, {"sha256": pretrained.export(weights, "autoencoder", KW, gen.state_dict())})
+    names = [m.name for m in resolve_all(["autoencoder"], tmp_path / "m", device="cpu")]
+    assert names == ["autoencoder", "hybrid"]
+    assert "is no longer the file it started from" in capsys.readouterr().out
+    weights.unlink()
+    assert [m.name for m in resolve_all(["autoencoder"], tmp_path / "m", device="cpu")] == ["autoencoder", "hybrid"]
+    assert "which is missing" in capsys.readouterr().out

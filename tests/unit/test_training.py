@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from testkit import save_photo
 
 from inpaint import losses, training
 from inpaint import checkpoints
@@ -26,16 +25,6 @@ CFG = {
     "loss": {"l1_hole": 1.0, "l1_valid": 0.5, "perceptual": 0.0, "style": 0.0, "perceptual_net": "vgg16", "perceptual_layers": ["relu1_2"],
              "adv": 0.1, "adv_kind": "hinge", "kl": 0.0, "r1": 0.0},
 }
-
-
-@pytest.fixture
-def setup(tmp_path):
-    paths = [str(save_photo(tmp_path / f"p{i}.png", size=(48, 40), seed=i)) for i in range(3)]
-    rng = np.random.default_rng(0)
-    images = rng.random((2, 32, 32, 3)).astype(np.float32)
-    masks = np.zeros((2, 32, 32), np.float32)
-    masks[:, 8:20, 8:20] = 1
-    return paths, images, masks
 
 
 def _validate(pred, target, mask):
