@@ -150,3 +150,18 @@ def test_unknown_method_lists_baselines_and_accepts_a_checkpoint_path(tmp_path, 
     err = capsys.readouterr().err
     assert "neither a baseline (" in err and "telea" in err and "checkpoint path" in err and "train.models" not in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_shipped_pretrained_model_fills_out_of_the_box_from_any_folder(tmp_path, monkeypatch):
+    from inpaint.baselines import get_baseline
+
+    monkeypatch.chdir(tmp_path)  # not the project: pretrained/lama is found in the project's own folder
+    photo = save_photo(tmp_path / "p.png", size=(96, 80))
+    m = _mask(tmp_path / "m.png", (80, 96), (20, 56, 30, 70))
+    assert main(["fill", "--method", "pretrained/lama", "--image", str(photo), "--mask", str(tmp_path / "m.png"),
+                 "--out", str(tmp_path / "out.png"), "--device", "cpu"]) == 0
+    out, src = read_image(tmp_path / "out.png"), read_image(photo)
+    assert out.shape == src.shape and np.array_equal(out[m == 0], src[m == 0])
+    start = get_baseline("hybrid")(src, m)  # what an untrained lama would return: the shipped one is trained
+    assert np.abs(out[m == 1] - start[m == 1]).mean() > 1e-3
+    assert np.abs(out[m == 1] - src[m == 1]).mean() < 0.2
