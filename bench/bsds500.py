@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from inpaint.training import set_param
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 
@@ -43,12 +45,7 @@ def main() -> None:
                                        polarity="white_hole", kind="nvidia", limit=args.masks)
     params["split"]["pairs_per_cell"] = 1
     for item in args.overrides:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = params
-        for k in parents:
-            node = node[k]
-        node[leaf] = yaml.safe_load(value)
+        set_param(params, item, new_keys_under=("*",))
     (out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for cmd in (["git", "init", "-q"], ["dvc", "repro"]):

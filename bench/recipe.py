@@ -39,7 +39,7 @@ from inpaint.io import write_text
 from inpaint.metrics import directions, mean_scores
 from inpaint.models import start_fill
 from inpaint.stats import paired_differences
-from inpaint.training import model_config, train
+from inpaint.training import model_config, set_param, train
 
 ROOT = Path(__file__).resolve().parents[1]
 BSDS = ROOT.parent / "shared" / "datasets" / "bsds500"
@@ -50,19 +50,6 @@ METRICS = ["lpips", "psnr", "lpips_vgg"]
 
 def photos(split: str) -> list[str]:
     return sorted(str(p) for p in (BSDS / split).glob("*.jpg"))
-
-
-def override(params: dict, items: list[str]) -> dict:
-    for item in items:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = params
-        for k in parents:
-            node = node[k]
-        if leaf not in node:
-            sys.exit(f"-S {item}: {key} is not a key of params.yaml")
-        node[leaf] = yaml.safe_load(value)
-    return params
 
 
 def test_pairs(size: int, per_photo: int, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -190,7 +177,11 @@ def main() -> None:
     if not any(o.startswith(f"train.{args.model}.init_from") for o in args.overrides):
         for key in ("init_from", "lr_g", "lr_d"):  # variants learn from scratch: no fine-tuning start or its rates
             (params["train"].get(args.model) or {}).pop(key, None)
-    params = override(params, args.overrides)
+    try:
+        for item in args.overrides:
+            set_param(params, item)
+    except ValueError as e:
+        sys.exit(str(e))
     cfg = model_config(params, args.model)
     cfg.update(max_minutes=args.minutes, max_steps=10**6, val_every=args.val_every, ckpt_every=args.val_every)
     cfg.pop("val_size")

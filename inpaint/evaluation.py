@@ -41,6 +41,7 @@ class Method:
     checkpoint: Path | None = None
     start: str | None = None  # the registered fill an untrained copy of the model returns
     info: dict | None = None  # the checkpoint's step, params and validation scores
+    origin: str | None = None  # the checkpoint it was fine-tuned from, checked to be that very file
 
 
 def method_source(name: str, checkpoints: str | Path) -> Path | None:
@@ -84,7 +85,8 @@ def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", bat
         model, meta = generator_from_checkpoint(ckpt, dev)
         info = {k: meta.get(k) for k in ("step", "params", "val", "init")}
     start = start_fill(getattr(model, "init_fill", "none"))
-    return Method(name, lambda images, masks: predict(model, images, masks, dev, batch_size), model, ckpt, start, info)
+    fill = lambda images, masks: predict(model, images, masks, dev, batch_size)  # noqa: E731
+    return Method(name, fill, model, ckpt, start, info, checked_origin(name, info))
 
 
 def check_names(methods: list[str], metrics: list[str], checkpoints: str | Path, device: str = "auto") -> None:
@@ -104,18 +106,17 @@ def resolve_all(names: list[str], checkpoints: str | Path, device: str = "auto",
     methods = [resolve_method(n, checkpoints, device, batch_size) for n in names]
     listed = set(names)
     for m in list(methods):
-        for extra in (fine_tuned_from(m), m.start):  # the checkpoint it was fine-tuned from, its start fill
+        for extra in (m.origin, m.start):  # the checkpoint it was fine-tuned from, its start fill
             if extra is not None and extra not in listed:
                 methods.append(resolve_method(extra, checkpoints, device, batch_size))
                 listed.add(extra)
     return methods
 
 
-def fine_tuned_from(method: Method) -> str | None:
-    """The `init_from` a learned model was fine-tuned from (a method name in its own right), or None; also
-    None, with a warning, when that file is gone or is no longer the one it started from (re-shipped,
-    retrained), since scoring it beside the model would then mislead."""
-    info = method.info or {}
+def checked_origin(name: str, info: dict) -> str | None:
+    """The `init_from` in a checkpoint's params, or None; also None, with a warning, when that file is
+    gone or is no longer the one it started from (re-shipped, retrained), since scoring it beside the
+    model would then mislead. Checked once, when the method is resolved."""
     source = (info.get("params") or {}).get("init_from")
     if not source:
         return None
@@ -127,8 +128,8 @@ def fine_tuned_from(method: Method) -> str | None:
         current = None
     if current is None or (record.get("sha256") and record["sha256"] != current):
         what = "is missing" if current is None else "is no longer the file it started from"
-        print(f"evaluate: {method.name} was fine-tuned from {source}, which {what}; "
-              f"not scored beside it (retrain {method.name} to compare them)")
+        print(f"evaluate: {name} was fine-tuned from {source}, which {what}; "
+              f"not scored beside it (retrain {name} to compare them)")
         return None
     return source
 
@@ -144,7 +145,7 @@ def checkpoint_note(method: Method) -> str | None:
                        for k, v in val.items() if not k.endswith("_se"))
     if ckpt.get("pretrained"):
         return f"{method.name}: pretrained, {ckpt.get('step')} steps (see its model card {method.checkpoint.with_suffix('.json')})"
-    origin = fine_tuned_from(method)
+    origin = method.origin
     note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
     note += f", fine-tuned from {origin}" if origin else ""
     note += f" (validation {scores})" if scores else ""

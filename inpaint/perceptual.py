@@ -190,8 +190,6 @@ class Features(nn.Module):
         return out
 
 
-VGG16Features = Features  # the name earlier code and tests use
-
 
 @functools.cache
 def _features_cached(net: str, layers: tuple[str, ...], device: str, folder: Path) -> Features:

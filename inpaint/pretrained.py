@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from inpaint.io import atomic_path, write_text
 
@@ -79,10 +80,8 @@ def card_path(weights: Path) -> Path:
 def export(path: str | Path, arch: str, kwargs: dict, gen_state: dict, disc_state: dict | None = None,
            disc: dict | None = None) -> str:
     """Write the fp16 weights file atomically; returns its sha256 (for the card)."""
-    tensors = {f"gen.{k}": v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in gen_state.items()}
-    for k, v in (disc_state or {}).items():
-        tensors[f"disc.{k}"] = v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+    tensors = {f"{prefix}.{k}": v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+               for prefix, state in (("gen", gen_state), ("disc", disc_state or {})) for k, v in state.items()}
     meta = {"arch": arch, "kwargs": json.dumps(kwargs, sort_keys=True), "disc": json.dumps(disc or {}, sort_keys=True)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
@@ -95,7 +94,7 @@ def write_card(weights: str | Path, card: dict) -> None:
 
 def read(name: str | Path) -> dict:
     """{"path", "sha256", "arch", "kwargs", "gen", "disc" (state dicts, fp32; disc {} when absent),
-    "disc_spec", "card" (or {})}, after checking the hash against PINNED and the card."""
+    "disc_spec", "card" (or {})}, after checking the hash against its pin (SHA256SUMS) and its card."""
     path = resolve(name)
     digest = sha256(path)
     card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
@@ -109,11 +108,9 @@ def read(name: str | Path) -> dict:
             raise ValueError(f"{path}: sha256 {digest[:16]}... differs from {source} ({want[:16]}...); the file is "
                              "corrupt or not the one its card describes: restore it (git checkout -- pretrained) or re-export it")
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # one pass: tensors and metadata
             meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
         arch, kwargs = meta["arch"], json.loads(meta["kwargs"])
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file
         raise ValueError(f"{path}: not an inpaint pretrained file ({e}); re-export it") from e

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity, fine_tuned_from
+from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
 from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
@@ -33,9 +33,8 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
     best = overall.sort_values("mean", ascending=not higher).method.iloc[0] if len(overall) else None
     out = []
     for m in learned:
-        origin = fine_tuned_from(m)
-        if origin is not None:
-            out.append((m.name, origin, "the checkpoint it was fine-tuned from"))
+        if m.origin is not None:
+            out.append((m.name, m.origin, "the checkpoint it was fine-tuned from"))
         if m.start is not None:
             out.append((m.name, m.start, "its start" + (", the best non-learned" if m.start == best else "")))
         if best is not None and best != m.start:

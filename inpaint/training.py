@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from tqdm import tqdm
 
 from inpaint import losses
@@ -139,6 +140,21 @@ def model_config(params: dict, model: str) -> dict:
         raise ValueError(f"train.common.curriculum.size (or train.{model}.curriculum.size) is {cur.get('size')!r}; "
                          "use a multiple of 16 of at least 32 (e.g. 64), or curriculum.steps: 0 to train at image_size only")
     return cfg
+
+
+def set_param(params: dict, item: str, file: str = "params.yaml", new_keys_under: tuple[str, ...] = ()) -> None:
+    """Apply one `-S dotted.key=yaml-value` override in place. A key that is not in `file` is a
+    ValueError naming it, except below the top-level sections in `new_keys_under` (where a new key is
+    meant: pretrain's `train` overrides any key of params.yaml's train.common; "*" = everywhere)."""
+    key, sep, value = item.partition("=")
+    *parents, leaf = key.split(".")
+    node = params
+    for k in parents:
+        node = node.get(k) if isinstance(node, dict) else None
+    new_ok = "*" in new_keys_under or (parents and parents[0] in new_keys_under)
+    if not sep or not isinstance(node, dict) or (leaf not in node and not new_ok):
+        raise ValueError(f"-S {item}: {key} is not a key of {file}" if sep else f"-S {item}: use key=value")
+    node[leaf] = yaml.safe_load(value)
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -30,25 +30,10 @@ from inpaint.io import IMAGE_EXTENSIONS, write_text
 from inpaint.metrics import mean_scores
 from inpaint.pretrained import export
 from inpaint.sources import list_images
-from inpaint.training import TrainingDiverged, merge, model_config, train
+from inpaint.training import TrainingDiverged, merge, model_config, set_param, train
 
 # train.<model> keys that set up fine-tuning; a pretraining run learns with train.common's rates
 FINE_TUNING = ("init_from", "init_optimizers", "lr_g", "lr_d")
-
-
-def set_key(params: dict, item: str, file: str) -> None:
-    """Apply one `dotted.key=yaml-value` override; an unknown key is an error naming it (under `train`,
-    any key of params.yaml's train.common may be added)."""
-    key, _, value = item.partition("=")
-    *parents, leaf = key.split(".")
-    node = params
-    for k in parents:
-        if not isinstance(node.get(k), dict):
-            raise ValueError(f"-S {item}: {key} is not a key of {file}")
-        node = node[k]
-    if leaf not in node and parents[:1] != ["train"]:  # train: any key of params.yaml's train.common may be overridden
-        raise ValueError(f"-S {item}: {key} is not a key of {file}")
-    node[leaf] = yaml.safe_load(value)
 
 
 def pretrain_config(params: dict, pre: dict) -> dict:
@@ -108,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     pre = yaml.safe_load(open(args.pretrain))
     for item in args.overrides:
-        set_key(pre, item, args.pretrain)
+        set_param(pre, item, args.pretrain, new_keys_under=("train",))  # train: any key of train.common
     params = yaml.safe_load(open(args.params))
     model = pre["model"]
     if model not in params["train"]:

@@ -302,5 +302,6 @@ class FillHead(nn.Module):
         for k, fill in enumerate(fills):
             pred = pred + y[:, 3 + k : 4 + k] * (fill - base)
         pred = clamp01(pred)
-        self.last_change = (pred - base).detach()  # what the network changed on its base fill (training logs)
+        # what the network changed on its base fill, for the training logs only (inference keeps no copy)
+        self.last_change = (pred - base).detach() if self.training else None
         return pred

@@ -292,3 +292,15 @@ def test_the_generator_feels_the_adversary_only_from_adv_start(setup):
     logs = [training.train_step(nets, *next(batches), step, cfg) for step in range(3)]
     assert ["g_adv" in lg for lg in logs] == [False, False, True]
     assert all("d_loss" in lg for lg in logs)  # the discriminator trains throughout
+
+
+def test_set_param_overrides_known_keys_and_names_unknown_ones():
+    params = {"train": {"common": {"lr_g": 0.001}, "lama": {}}}
+    training.set_param(params, "train.common.lr_g=0.0002")
+    assert params["train"]["common"]["lr_g"] == 0.0002
+    with pytest.raises(ValueError, match=r"train\.lama\.loss is not a key of params\.yaml"):
+        training.set_param(params, "train.lama.loss={adv: 0}")
+    training.set_param(params, "train.lama.loss={adv: 0}", new_keys_under=("train",))
+    assert params["train"]["lama"]["loss"] == {"adv": 0}
+    with pytest.raises(ValueError, match="use key=value"):
+        training.set_param(params, "train.common.lr_g")
