@@ -10,7 +10,11 @@ Also: inference latency per 512x512 image (batch 1, eval, no grad; pad + forward
 `inpaint fill` runs it) of every generator with params.yaml's kwargs and of every shipped
 pretrained model, and the cost of a VGG16 perceptual-loss pass (random weights: only the cost matters).
 
+On a GPU (`--device cuda`): the same figures with the training step's bf16 autocast and channels_last,
+the dense reference under the same autocast, and every timing after a CUDA synchronise.
+
 Usage: python bench/train_speed.py [--iters 3] [--sizes 128 256] [--generators lama deepfill] [--params params.yaml]
+       [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -36,6 +40,9 @@ def to_format(x, channels_last: bool):
     return x.to(memory_format=torch.channels_last) if channels_last else x
 
 
+DEVICE = torch.device("cpu")  # --device
+
+
 def make_batch(n: int, size: int, channels_last: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Random images and box masks covering ~40% (the hole size the mission cares about)."""
     g = torch.Generator().manual_seed(seed)
@@ -43,15 +50,22 @@ def make_batch(n: int, size: int, channels_last: bool, seed: int = 0) -> tuple[t
     mask = torch.zeros(n, 1, size, size)
     lo, hi = size * 2 // 10, size * 83 // 100
     mask[..., lo:hi, lo:hi] = 1.0
-    return to_format(image, channels_last), to_format(mask, channels_last)
+    return to_format(image.to(DEVICE), channels_last), to_format(mask.to(DEVICE), channels_last)
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def timed(fn, iters: int) -> list[float]:
-    fn()  # warm-up: oneDNN primitive creation, allocator
+    fn()  # warm-up: oneDNN primitive creation, allocator, cuDNN autotuning
+    sync()
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -65,12 +79,15 @@ def counted_macs(fn) -> float:
 def dense_conv_reference(iters: int, channels_last: bool) -> dict:
     """GMAC/s of a 4-layer 64-channel 3x3 conv stack at 128 px, batch 8, forward + backward."""
     torch.manual_seed(0)
-    net = to_format(nn.Sequential(*[nn.Conv2d(64, 64, 3, padding=1) for _ in range(4)]), channels_last)
-    x = to_format(torch.randn(8, 64, 128, 128), channels_last).requires_grad_(True)
+    net = to_format(nn.Sequential(*[nn.Conv2d(64, 64, 3, padding=1) for _ in range(4)]).to(DEVICE), channels_last)
+    x = to_format(torch.randn(8, 64, 128, 128, device=DEVICE), channels_last).requires_grad_(True)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=DEVICE.type == "cuda")  # as train_step runs
 
     def step():
         net.zero_grad(set_to_none=True)
-        net(x).square().mean().backward()
+        with autocast:
+            y = net(x)
+        y.float().square().mean().backward()
 
     macs = counted_macs(step)
     times = timed(step, iters)
@@ -80,8 +97,8 @@ def dense_conv_reference(iters: int, channels_last: bool) -> dict:
 def train_step_figures(params: dict, name: str, size: int, batch: int, iters: int, channels_last: bool) -> dict:
     """The real training step for `name` as params.yaml configures it (its loss weights, its
     discriminator or none), on one batch of `batch` images at `size` px."""
-    cfg = {**model_config(params, name), "batch_size": batch, "image_size": size, "device": "cpu"}
-    nets = build_nets(cfg, torch.device("cpu"))
+    cfg = {**model_config(params, name), "batch_size": batch, "image_size": size, "device": str(DEVICE)}
+    nets = build_nets(cfg, DEVICE)
     for net in (nets.gen, nets.disc, nets.vgg):
         if net is not None:
             to_format(net, channels_last)
@@ -119,7 +136,7 @@ def vgg_perceptual_cost(size: int, batch: int, iters: int, channels_last: bool) 
     """Cost of a VGG16 (to relu5_3) perceptual pass: target without grad, pred forward + backward."""
     from torchvision.models import vgg16
 
-    feats = to_format(vgg16(weights=None).features[:30].requires_grad_(False), channels_last)
+    feats = to_format(vgg16(weights=None).features[:30].requires_grad_(False).to(DEVICE), channels_last)
     target, _ = make_batch(batch, size, channels_last, seed=1)
     pred, _ = make_batch(batch, size, channels_last, seed=2)
     pred.requires_grad_(True)
@@ -144,14 +161,21 @@ def main() -> None:
     parser.add_argument("--contiguous", action="store_true", help="NCHW instead of channels_last")
     parser.add_argument("--skip-vgg", action="store_true")
     parser.add_argument("--params", default="params.yaml", help="the train section the steps are configured from")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     channels_last = not args.contiguous
     params = yaml.safe_load(open(args.params))
 
     dense = {fmt: dense_conv_reference(args.iters, cl) for fmt, cl in (("nchw", False), ("channels_last", True))}
     dense_best = max(d["gmac_s"] for d in dense.values())
     report = {
-        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(DEVICE),
+                    **({"gpu": torch.cuda.get_device_name(DEVICE)} if DEVICE.type == "cuda" else {})},
         "memory_format": "channels_last" if channels_last else "nchw",
         "batch": args.batch,
         "dense_conv_gmac_s": dense,
@@ -164,12 +188,13 @@ def main() -> None:
             figures["efficiency_vs_dense"] = figures["gmac_s"] / dense_best
             entry[f"train_{size}px"] = figures
         torch.manual_seed(0)
-        gen = build_generator(name, **model_config(params, name)["kwargs"])  # params.yaml's kwargs, as trained
+        gen = build_generator(name, **model_config(params, name)["kwargs"]).to(DEVICE)  # params.yaml's kwargs
         entry[f"latency_s_{args.latency_size}px"] = inference_latency(gen, args.latency_size, args.iters, channels_last)
         report["generators"][name] = entry
     shipped = {}
     for weights in sorted(SHIPPED.glob("*.safetensors")):
         gen, _ = load_generator(weights)
+        gen = gen.to(DEVICE)
         shipped[f"pretrained/{weights.stem}"] = {
             # NCHW whatever --contiguous says: `inpaint fill` hands the model contiguous tensors from numpy
             f"latency_s_{args.latency_size}px": inference_latency(gen, args.latency_size, max(args.iters, 5), False)}

@@ -98,16 +98,26 @@ class TrainSet(torch.utils.data.Dataset):
 
 
 class StepSampler(torch.utils.data.Sampler):
-    """Sample numbers start, start+1, ...: batch b of step s holds samples s*B .. s*B+B-1."""
+    """Sample numbers start, start+1, ...: batch b of step s holds samples s*B .. s*B+B-1.
 
-    def __init__(self, start: int, stop: int):
-        self.start, self.stop = start, stop
+    Data-parallel: with `world_size` processes each takes its slice of every global batch of
+    `batch_size` (rank r: positions r*B/W .. (r+1)*B/W - 1), so together they see exactly the samples
+    one process would, and a resumed run of any size continues the same stream.
+    """
+
+    def __init__(self, start: int, stop: int, batch_size: int = 1, rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} does not divide among {world_size} processes")
+        self.start, self.stop, self.batch = start, stop, batch_size
+        self.lo, self.hi = rank * batch_size // world_size, (rank + 1) * batch_size // world_size
 
     def __iter__(self):
-        return iter(range(self.start, self.stop))
+        for first in range(self.start, self.stop, self.batch):
+            yield from range(first + self.lo, min(first + self.hi, self.stop))
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        full, rest = divmod(self.stop - self.start, self.batch)
+        return full * (self.hi - self.lo) + max(0, min(rest, self.hi) - self.lo)
 
 
 def load_pairs(pairs: pd.DataFrame, mask_dir: str, size: int) -> tuple[np.ndarray, np.ndarray]:

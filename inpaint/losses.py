@@ -13,6 +13,8 @@ from typing import Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from inpaint.distributed import mean_over_processes
+
 Features = Sequence[torch.Tensor] | Mapping[str, torch.Tensor]
 Extractor = Callable[[torch.Tensor], Features]
 ADVERSARIAL_KINDS = ("hinge", "nonsaturating")
@@ -97,7 +99,9 @@ def l1_loss(
     channels = pred.shape[1]
 
     def region_mean(weight: torch.Tensor) -> torch.Tensor:
-        count = weight.sum() * channels
+        # over the global batch when several processes train: each divides by the mean count per process,
+        # so their average (the loss, and DDP's average of gradients) is the one-process value exactly
+        count = mean_over_processes(weight.sum().detach()) * channels
         total = (diff * weight).sum()
         return torch.where(count > 0, total / count.clamp_min(1e-8), torch.zeros_like(total))
 

@@ -26,7 +26,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from inpaint import losses
+from inpaint import distributed, losses
 from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, pick_device, predict, save_checkpoint
 from inpaint.data import MaskMix, StepSampler, TrainSet
@@ -41,6 +41,8 @@ class TrainingDiverged(RuntimeError):
 
 
 def _fingerprint(cfg: dict, paths: list[str], init_sha: str | None = None) -> str:
+    # the process count is not in it: N processes train on the same global batches as one
+    cfg = {k: v for k, v in cfg.items() if k != "distributed"}
     blob = json.dumps({"cfg": cfg, "paths": paths, "format": CHECKPOINT_FORMAT, **({"init": init_sha} if init_sha else {})},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -172,10 +174,11 @@ def phases(cfg: dict) -> list[tuple[int, int]]:
     return ([(int(cur["size"]), first)] if first > 0 else []) + [(cfg["image_size"], cfg["max_steps"])]
 
 
-def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = False):
+def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = False,
+            ranks: distributed.Ranks = distributed.Ranks()):
     """The (image, mask) batches of steps `step`, step+1, ... through every phase. Sample k is the same
     photo, crop and mask whatever the phase (only its size differs), and a resumed run continues the
-    same stream."""
+    same stream. With several processes each gets its slice of every global batch (batch_size)."""
     mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
     bs = cfg["batch_size"]
     for size, last in phases(cfg):
@@ -183,7 +186,8 @@ def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = Fal
             continue
         data = TrainSet(train_paths, size, mix, cfg["seed"], **cfg["augment"])
         yield from torch.utils.data.DataLoader(
-            data, batch_size=bs, sampler=StepSampler(step * bs, last * bs),
+            data, batch_size=bs // ranks.world_size,
+            sampler=StepSampler(step * bs, last * bs, bs, ranks.rank, ranks.world_size),
             num_workers=cfg["workers"], pin_memory=pin_memory, drop_last=True,
         )
         step = last
@@ -232,7 +236,9 @@ def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
 @dataclass
 class Nets:
     """What one training step updates: generator, its EMA copy, discriminator, optimisers, and the
-    frozen feature network of the perceptual loss (`vgg`: VGG16 or AlexNet, loss.perceptual_net)."""
+    frozen feature network of the perceptual loss (`vgg`: VGG16 or AlexNet, loss.perceptual_net).
+    `train_gen` and `train_disc` are what the step calls forward: the networks themselves, or their
+    DistributedDataParallel wrappers (ddp_gen, ddp_disc) when several processes train."""
 
     gen: torch.nn.Module
     ema: torch.nn.Module
@@ -240,23 +246,44 @@ class Nets:
     disc: torch.nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     vgg: torch.nn.Module | None = None
+    ddp_gen: torch.nn.Module | None = None
+    ddp_disc: torch.nn.Module | None = None
+
+    @property
+    def train_gen(self) -> torch.nn.Module:
+        return self.gen if self.ddp_gen is None else self.ddp_gen
+
+    @property
+    def train_disc(self) -> torch.nn.Module | None:
+        return self.disc if self.ddp_disc is None else self.ddp_disc
 
 
-def build_nets(cfg: dict, device: torch.device) -> Nets:
-    """Seeded networks and optimisers for `cfg` (no discriminator when loss.adv is 0)."""
+def build_nets(cfg: dict, device: torch.device, ranks: distributed.Ranks = distributed.Ranks()) -> Nets:
+    """Seeded networks and optimisers for `cfg` (no discriminator when loss.adv is 0), identical on
+    every process; each process's random draws in training then follow a stream of its own."""
     torch.manual_seed(cfg["seed"])
-    gen = build_generator(cfg["model"], **cfg["kwargs"]).to(device)
+    gen = distributed.sync_norms(build_generator(cfg["model"], **cfg["kwargs"]), ranks, device, f"train.{cfg['model']}")
+    gen = gen.to(device)
     ema = copy.deepcopy(gen).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg["lr_g"], betas=tuple(cfg["betas"]))
     nets = Nets(gen, ema, opt_g)
     if cfg["loss"]["adv"] > 0:
-        nets.disc = build_discriminator(cfg["discriminator"]["name"], **cfg["discriminator"]["kwargs"]).to(device)
+        disc = build_discriminator(cfg["discriminator"]["name"], **cfg["discriminator"]["kwargs"])
+        nets.disc = distributed.sync_norms(disc, ranks, device, f"train.{cfg['model']}.discriminator").to(device)
         nets.opt_d = torch.optim.Adam(nets.disc.parameters(), lr=cfg["lr_d"], betas=tuple(cfg["betas"]))
     if cfg["loss"]["perceptual"] > 0 or cfg["loss"]["style"] > 0:
         from inpaint.perceptual import features
 
         nets.vgg = features(cfg["loss"]["perceptual_net"], cfg["loss"]["perceptual_layers"], device=device)
     return nets
+
+
+def wrap_nets(nets: Nets, ranks: distributed.Ranks, device: torch.device) -> None:
+    """Data-parallel wrappers for the step's forwards (after any starting weights are loaded; DDP
+    copies rank 0's weights to every process when it wraps)."""
+    if ranks.world_size > 1:
+        nets.ddp_gen = distributed.wrap(nets.gen, ranks, device)
+        nets.ddp_disc = distributed.wrap(nets.disc, ranks, device) if nets.disc is not None else None
 
 
 def head_logs(gen: torch.nn.Module, mask: torch.Tensor) -> dict:
@@ -280,16 +307,19 @@ def train_step(nets: Nets, image: torch.Tensor, mask: torch.Tensor, step: int, c
     _warm_up(nets.opt_g, cfg["lr_g"], step, cfg["warmup_steps"])
     if nets.disc is not None:
         _warm_up(nets.opt_d, cfg["lr_d"], step, cfg["warmup_steps"])
-    with autocast:
-        out_g = nets.gen(image, mask)
-        if cfg["loss"].get("diversity", 0) > 0 and hasattr(nets.gen, "sample"):
-            out_g["samples"] = nets.gen.sample(image, mask, 2)  # (2, N, 3, H, W)
+    sampling = cfg["loss"].get("diversity", 0) > 0 and hasattr(nets.gen, "sample")
+    with autocast:  # the samples (2, N, 3, H, W) come from the same forward (one DDP forward per backward)
+        out_g = nets.train_gen(image, mask, **({"n_samples": 2} if sampling else {}))
     comp = mask * out_g["pred"] + (1 - mask) * image
-    logs = discriminator_step(nets.disc, nets.opt_d, image, comp, mask, cfg) if nets.disc is not None else {}
+    logs = discriminator_step(nets.train_disc, nets.opt_d, image, comp, mask, cfg) if nets.disc is not None else {}
     with autocast:
         # "NoGAN": before loss.adv_start the discriminator learns but the generator ignores it
         disc = nets.disc if step >= cfg["loss"].get("adv_start", 0) else None
+        if disc is not None:  # D's weights enter G's graph as constants: no D gradients computed or synced
+            disc.requires_grad_(False)
         total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, disc)
+        if disc is not None:
+            disc.requires_grad_(True)
     logs.update(g_logs)
     _check_finite(step, logs)
     nets.opt_g.zero_grad(set_to_none=True)
@@ -308,18 +338,36 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         cfg: plain values (see `model_config`): model, kwargs, discriminator {name, kwargs}, image_size,
             seed, batch_size, max_steps, max_minutes, lr_g, lr_d, warmup_steps, betas, ema_decay, log_every,
             val_every, ckpt_every, best_metric, best_higher, workers, device, curriculum {size, steps}
-            (optional), init_from (optional: a checkpoint to fine-tune, see `starting_point`), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
+            (optional), distributed {nproc_per_node, nnodes, backend} (optional: under torchrun this process
+            trains as one of WORLD_SIZE data-parallel processes, see inpaint.distributed), init_from (optional: a checkpoint to fine-tune, see `starting_point`), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
             l1_valid, perceptual, style, perceptual_net, perceptual_layers, adv, adv_kind, adv_start, kl,
             r1, diversity, diversity_margin, diversity_pool, sample_perceptual}.
         val_images, val_masks: fixed validation set, (N, S, S, 3) and (N, S, S) float32, 1 = hole.
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.
         on_step: fn(step) called after each step's checkpointing, or None (tests stop a run there).
+    Only rank 0 validates and writes; every process returns the summary.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)  # a run killed mid-write leaves its temporary file; last.pt itself is whole
-    device = pick_device(cfg["device"])
+    ranks = distributed.ranks()
+    dist_cfg = distributed.settings(cfg)
+    if ranks.world_size != dist_cfg["world_size"] and ranks.world_size > 1:
+        raise ValueError(f"torchrun started {ranks.world_size} processes but train.common.distributed asks for "
+                         f"{dist_cfg['world_size']}; make them agree")
+    device = distributed.device_for(ranks, pick_device(cfg["device"]))
+    created = distributed.start(ranks, dist_cfg["backend"], device)
+    try:
+        return _train(cfg, train_paths, val_images, val_masks, Path(out_dir), Path(log_dir), validate, sample_grid,
+                      on_step, ranks, device)
+    finally:
+        distributed.stop(created)
+
+
+def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, validate, sample_grid, on_step,
+           ranks: distributed.Ranks, device: torch.device) -> dict:
+    main = ranks.main
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # a run killed mid-write leaves its temporary file; last.pt itself is whole
     fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format  # NHWC: tensor cores' layout
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -327,11 +375,13 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     init = starting_point(cfg)  # fine-tuning: its hash is part of the fingerprint, so another start retrains
     init_record = {"source": cfg["init_from"], "sha256": init["sha256"]} if init else None  # what evaluation checks
     fingerprint = _fingerprint(cfg, train_paths, init and init["sha256"])
-    nets = build_nets(cfg, device)
+    nets = build_nets(cfg, device, ranks)
     for net in (nets.gen, nets.ema, nets.disc):
         if net is not None:
             net.to(memory_format=fmt)
     gen, ema, use_adv = nets.gen, nets.ema, nets.disc is not None
+    if ranks.rank > 0:  # same weights everywhere, but each process's random draws (a VAE's noise) its own
+        torch.manual_seed(cfg["seed"] * 1000 + ranks.rank)
 
     step, images, elapsed, log, vals, best = 0, 0, 0.0, [], [], None
     last = out / "last.pt"
@@ -344,30 +394,40 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             if use_adv:
                 nets.disc.load_state_dict(state["disc"])
                 nets.opt_d.load_state_dict(state["opt_d"])
-            torch.set_rng_state(state["rng"])
+            rngs = state.get("rngs") or [state["rng"]]  # one per process (older last.pt: rank 0's only)
+            if ranks.rank < len(rngs) and len(rngs) in (1, ranks.world_size):
+                torch.set_rng_state(rngs[ranks.rank])
             step, elapsed, log, vals, best = state["step"], state["elapsed"], state["log"], state["vals"], state["best"]
             images = state.get("images", step * cfg["batch_size"])  # older last.pt: constant batches
-            print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
-        else:
+            if main:
+                print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
+        elif main:
             print(f"{last}: written for other params, data or starting checkpoint; training from the start")
     if init is not None and step == 0:
         load_start(nets, init, cfg.get("init_optimizers", False))
-        print(f"fine-tuning {cfg['model']} from {init['path']} (sha256 {init['sha256'][:12]})")
+        if main:
+            print(f"fine-tuning {cfg['model']} from {init['path']} (sha256 {init['sha256'][:12]})")
+    wrap_nets(nets, ranks, device)
 
     def checkpoint() -> None:
+        rngs = distributed.gather(torch.get_rng_state(), ranks)  # every process takes part
+        if not main:
+            return
         save_checkpoint(last, {
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "step": step, "images": images, "elapsed": elapsed,
             "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": nets.opt_g.state_dict(),
             "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
-            "rng": torch.get_rng_state(), "log": log, "vals": vals, "best": best,
+            "rng": rngs[0], "rngs": rngs, "log": log, "vals": vals, "best": best,
             # what generator_from_checkpoint reads, so `inpaint fill --method .../last.pt` runs the latest EMA
             "arch": cfg["model"], "kwargs": cfg["kwargs"], "state": ema.state_dict(), "params": cfg, "init": init_record,
         })
-        write_csv(Path(log_dir) / "log.csv", pd.DataFrame(log))
-        write_csv(Path(log_dir) / "val.csv", pd.DataFrame(vals))
+        write_csv(log_dir / "log.csv", pd.DataFrame(log))
+        write_csv(log_dir / "val.csv", pd.DataFrame(vals))
 
     def run_validation() -> None:
         nonlocal best
+        if not main:  # the others go on to the next step and wait for rank 0 in its gradient exchange
+            return
         preds = predict(ema, val_images, val_masks, device, cfg["batch_size"])
         scores = validate(to_nchw(preds), to_nchw(val_images), masks_to_nchw(val_masks)) if validate else {}
         # the first validation scores the untrained model, i.e. its starting fill: every row carries
@@ -387,16 +447,17 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             })
 
     bs = cfg["batch_size"]
-    loader = batches(cfg, train_paths, step, pin_memory=device.type == "cuda")
+    loader = batches(cfg, train_paths, step, pin_memory=device.type == "cuda", ranks=ranks)
     budget = cfg["max_minutes"] * 60
     gen.train()
-    bar = tqdm(total=cfg["max_steps"], initial=step, desc=f"train {cfg['model']}", dynamic_ncols=True, mininterval=2)
+    bar = tqdm(total=cfg["max_steps"], initial=step, desc=f"train {cfg['model']}", dynamic_ncols=True, mininterval=2,
+               disable=not main)
     if step == 0 and not vals:
         run_validation()  # the starting point (the model's initial fill): best.pt is never worse on val
     t_last = time.perf_counter()
     stopped_by = "steps"
     for image, mask in loader:
-        if elapsed >= budget:
+        if distributed.agree(elapsed >= budget, ranks, device):  # rank 0's clock ends every process
             stopped_by = "minutes"
             break
         image, mask = image.to(device, non_blocking=True, memory_format=fmt), mask.to(device, non_blocking=True, memory_format=fmt)
@@ -408,11 +469,12 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
                 "Lower the learning rate or that loss's weight, then rerun (it resumes from that checkpoint)."
             ) from None
         step += 1
-        images += len(image)
+        images += bs
         now = time.perf_counter()
         elapsed += now - t_last
         t_last = now
         if step % cfg["log_every"] == 0 or step == cfg["max_steps"]:
+            logs = distributed.mean(logs, ranks, device)  # the global batch's losses
             log.append({"step": step, "images": images, "minutes": round(elapsed / 60, 4), **{k: round(v, 6) for k, v in logs.items()}})
             bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("g_total", "d_loss") if k in logs}
                             | {"img/s": f"{step * bs / max(elapsed, 1e-9):.1f}"})
@@ -430,8 +492,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     checkpoint()
     summary = {"model": cfg["model"], "steps": step, "minutes": round(elapsed / 60, 3), "stopped_by": stopped_by,
                "params": sum(p.numel() for p in gen.parameters()), "best": {cfg["best_metric"]: best},
-               "images_per_second": round(step * bs / max(elapsed, 1e-9), 2)}
-    if stopped_by == "minutes":
+               "images_per_second": round(step * bs / max(elapsed, 1e-9), 2), "processes": ranks.world_size}
+    if stopped_by == "minutes" and main:
         print(f"warning: {cfg['model']} hit train.max_minutes at step {step} of {cfg['max_steps']}; "
               "results now depend on this machine's speed (raise max_minutes or lower max_steps)")
     return summary

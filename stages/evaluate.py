@@ -6,6 +6,7 @@ import pandas as pd
 import yaml
 
 from inpaint.data import load_pairs
+from inpaint.distributed import pin_gpus
 from inpaint.evaluation import evaluate
 from inpaint.report import write_report
 
@@ -19,6 +20,7 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="reports folder")
     args = ap.parse_args()
     params = yaml.safe_load(open(args.params))
+    pin_gpus(params.get("cuda_visible_devices"))
     p = params["evaluate"]
     pairs = pd.read_csv(args.pairs, dtype={"pair_id": str})
     images, masks = load_pairs(pairs, args.masks, params["base"]["image_size"])

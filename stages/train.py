@@ -1,4 +1,8 @@
-"""Stage `train@<model>`: train one generator of params.yaml's train.models, resumably."""
+"""Stage `train@<model>`: train one generator of params.yaml's train.models, resumably.
+
+With train.common.distributed asking for several processes it starts itself again under torchrun
+(inpaint.distributed.launch); each process then trains its slice of every global batch.
+"""
 import argparse
 import json
 import sys
@@ -7,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from inpaint import distributed
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
 from inpaint.io import write_text
@@ -22,7 +27,14 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="run folder (checkpoints, sample grids)")
     ap.add_argument("--logs", required=True, help="folder for log.csv and val.csv (DVC plots)")
     args = ap.parse_args()
-    cfg = model_config(yaml.safe_load(open(args.params)), args.model)
+    params = yaml.safe_load(open(args.params))
+    cfg = model_config(params, args.model)
+    distributed.pin_gpus(params.get("cuda_visible_devices"))
+    code = distributed.launch(cfg, [__file__, *sys.argv[1:]])
+    if code is not None:  # trained by torchrun's processes
+        if code:
+            sys.exit(f"train: torchrun's processes failed (exit code {code}); see their messages above")
+        return
     train_paths = pd.read_csv(Path(args.split) / "train.csv").path.tolist()
     val_paths = pd.read_csv(Path(args.split) / "val.csv").path.tolist()
     mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
@@ -30,8 +42,9 @@ def main() -> None:
     validate = mean_scores(cfg["val_metrics"])
     grid = sample_grid(args.model)
     summary = train(cfg, train_paths, val_images, val_masks, args.out, args.logs, validate, grid)
-    write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1))
-    print(json.dumps(summary))
+    if distributed.ranks().main:
+        write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1))
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

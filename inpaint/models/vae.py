@@ -111,16 +111,20 @@ class VAE(nn.Module):
             h = torch.cat([up(h), skip], dim=1)  # (N, 2 c_i, 2h, 2w)
         return self.head(h, *start)  # head: (N, 2 width, H/2, W/2) -> (N, 3, H, W)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, n_samples: int = 0) -> dict[str, torch.Tensor]:
         """Training mode: decode a posterior sample; eval mode: decode the prior mean.
 
         Args:
             image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple. Only the training
                 posterior reads hole pixels; the prior, the decoder's conditioning and eval never do.
             mask: (N, 1, H, W) float, 1 = hole.
+            n_samples: also decode this many prior samples ("samples", as `sample` returns them) from
+                the same conditioning pass (training's diversity loss; one forward for data-parallel
+                training).
         Returns:
             {"pred": (N, 3, H, W) raw prediction in [0, 1] (not composited), "prior_mu", "prior_logvar":
-            (N, Z, h, w), and in training mode the posterior's "mu", "logvar": (N, Z, h, w)}.
+            (N, Z, h, w), in training mode the posterior's "mu", "logvar": (N, Z, h, w), and with
+            n_samples "samples": (n_samples, N, 3, H, W)}.
         """
         check_inputs(image, mask, self.size_multiple, "vae")
         feats, prior_mu, prior_logvar, start = self._condition(image, mask)
@@ -133,6 +137,8 @@ class VAE(nn.Module):
         else:
             z = prior_mu
         out["pred"] = self._decode(feats, z, start)
+        if n_samples:
+            out["samples"] = self._samples(image, mask, feats, prior_mu, prior_logvar, start, n_samples)
         return out
 
     def sample(self, image: torch.Tensor, mask: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -151,6 +157,9 @@ class VAE(nn.Module):
         if n < 1:
             raise ValueError(f"vae.sample: n must be >= 1, got {n}")
         feats, mu, logvar, start = self._condition(image, mask)
+        return self._samples(image, mask, feats, mu, logvar, start, n, generator)
+
+    def _samples(self, image, mask, feats, mu, logvar, start, n: int, generator=None) -> torch.Tensor:
         std = torch.exp(0.5 * logvar)
         fills = []
         for _ in range(n):

@@ -7,15 +7,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from inpaint.sources import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[2]
+DEVICE = os.environ.get("INPAINT_TEST_DEVICE", "cpu")  # bench/gpu_check.sh runs this pipeline on cuda
+NPROC = 2 if DEVICE == "cpu" else min(2, torch.cuda.device_count())  # one process per GPU
 TOY = {
     "base": {"image_size": 32},
     "masks": {"per_kind": 4},
@@ -23,8 +27,9 @@ TOY = {
     # every registered generator, the ones the default leaves out included, so each runs end to end
     "train": {"models": ["lama", "deepfill", "autoencoder", "vae"],
               "common": {"max_steps": 4, "batch_size": 2, "log_every": 1, "val_every": 2, "ckpt_every": 2,
-                         "val_size": 2, "workers": 0, "device": "cpu"}},
-    "evaluate": {"bootstrap": 50, "samples": 2, "device": "cpu",
+                         "val_size": 2, "workers": 0, "device": "auto" if DEVICE == "cuda" else DEVICE},
+              "lama": {"distributed": {"nproc_per_node": NPROC}}},  # one stage data-parallel (torchrun)
+    "evaluate": {"bootstrap": 50, "samples": 2, "device": DEVICE,
                  "methods": ["lama", "deepfill", "autoencoder", "vae", "hybrid", "telea", "navier_stokes",
                              "biharmonic", "patch_match"]},
 }
@@ -81,6 +86,10 @@ def test_repro_produces_every_output(project):
     for model in params["train"]["models"]:
         assert (dst / "models" / model / "best.pt").exists() and (dst / "logs" / model / "val.csv").exists()
         assert len(pd.read_csv(dst / "logs" / model / "log.csv")) == 4
+        summary = json.loads((dst / "models" / model / "summary.json").read_text())
+        assert summary["processes"] == (NPROC if model == "lama" else 1) and summary["steps"] == 4
+    if NPROC == 2:
+        assert "--nproc_per_node=2 --standalone" in first.stdout  # train@lama relaunched itself under torchrun
 
 
 def test_reports_are_complete_and_well_formed(project):
@@ -150,3 +159,29 @@ def test_experiments_are_compared_by_params_and_metrics(project):
     assert data["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"] == 60
     metrics = data["metrics"]["reports/metrics.json"]["data"]
     assert 0 <= metrics["telea"]["lpips"]["all"] <= 1
+
+
+def test_queued_experiments_run_in_parallel_and_land_in_exp_show(project):
+    """README's sweep: queue two experiments, run them with 2 workers, compare them in `dvc exp show`."""
+    dst, _ = project
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    run(git + ["add", "-A"], dst)  # a queued run starts from the last commit: untracked files are not copied
+    run(git + ["commit", "-qm", "state before the sweep"], dst)
+    for n in (20, 30):
+        run(["dvc", "exp", "run", "--queue", "-S", f"evaluate.bootstrap={n}", "-n", f"sweep{n}"], dst)
+    run(["dvc", "queue", "start", "--jobs", "2"], dst)
+    deadline = time.time() + 900
+    while True:
+        status = run(["dvc", "queue", "status"], dst).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        assert time.time() < deadline, status
+        time.sleep(3)
+    assert status.count("Success") == 2, status + run(["dvc", "queue", "logs", "sweep20"], dst, check=False).stdout
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], dst).stdout)
+    exps = {e["name"]: e["revs"][0]["data"] for rev in shown for e in (rev.get("experiments") or [])}
+    for n in (20, 30):
+        data = exps[f"sweep{n}"]
+        assert data["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"] == n
+        assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["telea"]["lpips"]["all"] <= 1
+    run(["dvc", "queue", "stop"], dst, check=False)

@@ -1,0 +1,47 @@
+"""One process of a data-parallel test run, started by torchrun (see test_distributed.py).
+
+argv: a JSON file {cfg, paths, val (npz path), out, kill_rank, kill_step, record}. Each process writes
+the paths it saved to record/rank<r>.txt (only rank 0 may write any), and the process with rank
+kill_rank kills itself (SIGKILL) after step kill_step.
+"""
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inpaint import distributed, training
+
+job = json.loads(Path(sys.argv[1]).read_text())
+rank = distributed.ranks().rank
+record = Path(job["record"]) / f"rank{rank}.txt"
+record.parent.mkdir(parents=True, exist_ok=True)
+record.touch()
+
+
+def recording(real):
+    def write(path, *args, **kw):
+        with open(record, "a") as f:
+            f.write(f"{path}\n")
+        return real(path, *args, **kw)
+    return write
+
+
+training.save_checkpoint = recording(training.save_checkpoint)
+training.write_csv = recording(training.write_csv)
+
+
+def die(step):
+    if rank == job.get("kill_rank") and step == job.get("kill_step"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+data = np.load(job["val"])
+torch.set_num_threads(1)
+validate = lambda p, t, m: {"hole_l1": float(((p - t).abs() * m).sum() / m.sum() / 3)}
+summary = training.train(job["cfg"], job["paths"], data["images"], data["masks"], job["out"], job["out"] + "/logs",
+                         validate=validate, on_step=die)
+Path(job["out"], f"summary{rank}.json").write_text(json.dumps(summary))
