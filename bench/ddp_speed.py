@@ -39,6 +39,9 @@ def run(params: dict, model: str, procs: int, work: Path) -> dict:
     if proc.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     summary = json.loads((out / "summary.json").read_text())
+    if summary["processes"] != procs:
+        sys.exit(f"asked for {procs} processes, the run had {summary['processes']} (a train.{model}.distributed "
+                 "override in params.yaml wins over train.common's)")
     return {"processes": procs, "steps": summary["steps"], "images_per_second": summary["images_per_second"],
             "train_minutes": summary["minutes"]}
 

@@ -5,7 +5,8 @@
 #   2. the toy e2e pipeline (`dvc repro`: train on CUDA, evaluation on CUDA; lama data-parallel over
 #      up to 2 GPUs with NCCL);
 #   3. the data-parallel throughput of the real train stage, 1 process against one per GPU (2+ GPUs).
-# Figures go to $OUT (the device tool brings them back). Prepare the packages the device's python lacks
+# On a machine with one GPU, step 2 trains lama with one process (NCCL and DDP need 2+ GPUs) and step 3
+# is skipped: say so beside the figures. Figures go to $OUT (the device tool brings them back). Prepare the packages the device's python lacks
 # here first, into an ignored folder that the run carries:
 #   python -m pip download --only-binary=:all: --python-version 3.12 -d gpu-wheels \
 #       dvc albumentations lpips pyiqa platformdirs     # then: run carry=[gpu-wheels, ...]

@@ -14,7 +14,9 @@ code.
 """
 from __future__ import annotations
 
+import datetime
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ import torch.distributed as dist
 
 BACKENDS = ("auto", "gloo", "nccl")
 RDZV_ENV = "INPAINT_RDZV_ENDPOINT"  # host:port of node 0, for a launch over several machines
+# how long a process waits in a collective: rank 0 validates and writes while the others wait
+TIMEOUT = datetime.timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def settings(cfg: dict) -> dict:
     if out["backend"] not in BACKENDS:
         raise ValueError(f"{where}.backend is {out['backend']!r}; use one of {list(BACKENDS)}")
     world = out["world_size"] = out["nproc_per_node"] * out["nnodes"]
-    if cfg["batch_size"] % world:
+    if cfg.get("batch_size", 0) % world:
         raise ValueError(f"train.common.batch_size (or train.{cfg.get('model')}.batch_size) {cfg['batch_size']} is the "
                          f"global batch and does not divide among {world} processes ({where}); use a multiple of {world}")
     return out
@@ -79,25 +83,39 @@ def launch(cfg: dict, argv: list[str]) -> int | None:
     """
     d = settings(cfg)
     if "WORLD_SIZE" in os.environ:  # a torchrun worker (launched by us or by the user on another node)
-        r = ranks()
-        if r.world_size != d["world_size"]:
-            raise ValueError(f"torchrun started {r.world_size} processes but train.common.distributed asks for "
-                             f"{d['nproc_per_node']} x {d['nnodes']} = {d['world_size']}; make them agree")
+        check_world(d, ranks())
         return None
     if d["world_size"] == 1:
         return None
     run = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={d['nproc_per_node']}"]
     if d["nnodes"] == 1:
         run.append("--standalone")
-    else:
-        endpoint = os.environ.get(RDZV_ENV)
-        if not endpoint:
+    else:  # static rendezvous: node 0 (where DVC runs) holds rank 0, the process that writes
+        host, _, port = os.environ.get(RDZV_ENV, "").rpartition(":")
+        if not (host and port.isdigit()):
             raise ValueError(f"train.common.distributed.nnodes is {d['nnodes']}: set {RDZV_ENV}=host:port of this "
                              "node (node 0) and start torchrun on the other nodes (README: Scale out)")
-        run += [f"--nnodes={d['nnodes']}", "--node_rank=0", "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}"]
+        run += [f"--nnodes={d['nnodes']}", "--node_rank=0", f"--master_addr={host}", f"--master_port={port}"]
     run.append("--")  # the script's own options are not torchrun's (--logs would pass for its --logs-specs)
     print(" ".join(["launching:", *run[2:], *argv]), flush=True)
-    return subprocess.call([*run, *argv])
+    child = subprocess.Popen([*run, *argv])
+    forward = lambda signum, _frame: child.send_signal(signum)  # noqa: E731  (dvc queue kill, Ctrl-C)
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def check_world(d: dict, r: Ranks) -> None:
+    """The processes torchrun started are the ones `settings` asks for (one process outside torchrun
+    is an error too when params ask for more: only the train stage launches them)."""
+    if r.world_size != d["world_size"]:
+        how = "torchrun started" if r.world_size > 1 else "this is a plain run of"
+        raise ValueError(f"{how} {r.world_size} process(es) but train.common.distributed asks for "
+                         f"{d['nproc_per_node']} x {d['nnodes']} = {d['world_size']}; make them agree (only "
+                         "stages/train.py, i.e. dvc repro, starts several processes by itself)")
 
 
 def device_for(r: Ranks, device: torch.device) -> torch.device:
@@ -124,7 +142,7 @@ def start(r: Ranks, backend: str, device: torch.device) -> bool:
         backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and device.type != "cuda":
         raise ValueError("train.common.distributed.backend is nccl but training runs on the CPU; use auto or gloo")
-    dist.init_process_group(backend, device_id=device if backend == "nccl" else None)
+    dist.init_process_group(backend, timeout=TIMEOUT, device_id=device if backend == "nccl" else None)
     return True
 
 
@@ -139,8 +157,8 @@ def sync_norms(module: torch.nn.Module, r: Ranks, device: torch.device, what: st
     if r.world_size == 1 or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
         return module
     if device.type != "cuda":
-        raise ValueError(f"{what} uses BatchNorm, which needs SyncBatchNorm (CUDA only) to train on several processes; "
-                         "use norm: group, or one process")
+        raise ValueError(f"{what} uses BatchNorm, which needs SyncBatchNorm (CUDA only) to train on several processes "
+                         f"on the CPU; set {what}.kwargs.norm: group, or train.common.distributed.nproc_per_node: 1")
     return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
 
@@ -165,20 +183,33 @@ def mean(logs: dict[str, float], r: Ranks, device: torch.device) -> dict[str, fl
     if r.world_size == 1 or not logs:
         return logs
     keys = sorted(logs)
-    t = torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return {k: float(v) / r.world_size for k, v in zip(keys, t.tolist())}
+    t = mean_over_processes(torch.tensor([float(logs[k]) for k in keys], dtype=torch.float64, device=device))
+    return dict(zip(keys, t.tolist()))
+
+
+def _group_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def mean_over_processes(x: torch.Tensor) -> torch.Tensor:
     """A (detached) tensor averaged over the processes of the running process group; `x` itself
-    outside data-parallel training. For losses normalised by a count over the batch (pixels of the
-    hole): divided by the mean count, N processes reproduce one process's loss and gradients."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    outside data-parallel training, and outside autograd (validation on rank 0 alone must not wait
+    for the others). For losses normalised by a count over the batch (pixels of the hole): divided by
+    the mean count, N processes reproduce one process's loss and gradients."""
+    if _group_size() == 1 or not torch.is_grad_enabled():
         return x
     x = x.clone()
     dist.all_reduce(x)
     return x / dist.get_world_size()
+
+
+def any_process(flag: bool, device: torch.device) -> bool:
+    """True on every process if `flag` is true on any (a loss that diverged on one process stops all)."""
+    if _group_size() == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def agree(flag: bool, r: Ranks, device: torch.device) -> bool:
@@ -188,6 +219,15 @@ def agree(flag: bool, r: Ranks, device: torch.device) -> bool:
     t = torch.tensor([int(flag)], device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def from_rank_0(obj, r: Ranks):
+    """Rank 0's `obj` on every process (pickled through the process group; `obj` itself with one)."""
+    if r.world_size == 1:
+        return obj
+    box = [obj if r.main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def gather(obj, r: Ranks) -> list:

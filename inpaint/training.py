@@ -48,10 +48,11 @@ def _fingerprint(cfg: dict, paths: list[str], init_sha: str | None = None) -> st
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _check_finite(step: int, logs: dict) -> None:
+def _check_finite(step: int, logs: dict, device: torch.device) -> None:
+    """Raise TrainingDiverged on every process when a loss is not finite on any (before any update)."""
     bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
-    if bad:
-        name, value = next(iter(bad.items()))
+    if distributed.any_process(bool(bad), device):
+        name, value = next(iter(bad.items())) if bad else ("on another process", "not finite")
         raise TrainingDiverged(f"step {step}: loss {name} is {value}")
 
 
@@ -188,6 +189,9 @@ def batches(cfg: dict, train_paths: list[str], step: int, pin_memory: bool = Fal
         yield from torch.utils.data.DataLoader(
             data, batch_size=bs // ranks.world_size,
             sampler=StepSampler(step * bs, last * bs, bs, ranks.rank, ranks.world_size),
+            # its own generator: a loader's start draws a seed, which from the global one would shift the
+            # training noise of a resumed run (a VAE's) against an uninterrupted one
+            generator=torch.Generator().manual_seed(cfg["seed"]),
             num_workers=cfg["workers"], pin_memory=pin_memory, drop_last=True,
         )
         step = last
@@ -317,11 +321,13 @@ def train_step(nets: Nets, image: torch.Tensor, mask: torch.Tensor, step: int, c
         disc = nets.disc if step >= cfg["loss"].get("adv_start", 0) else None
         if disc is not None:  # D's weights enter G's graph as constants: no D gradients computed or synced
             disc.requires_grad_(False)
-        total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, disc)
-        if disc is not None:
-            disc.requires_grad_(True)
+        try:
+            total, g_logs = generator_losses(out_g, image, mask, cfg, nets.vgg, disc)
+        finally:
+            if disc is not None:
+                disc.requires_grad_(True)
     logs.update(g_logs)
-    _check_finite(step, logs)
+    _check_finite(step, logs, image.device)
     nets.opt_g.zero_grad(set_to_none=True)
     total.backward()
     logs.update(head_logs(nets.gen, mask))
@@ -350,9 +356,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     """
     ranks = distributed.ranks()
     dist_cfg = distributed.settings(cfg)
-    if ranks.world_size != dist_cfg["world_size"] and ranks.world_size > 1:
-        raise ValueError(f"torchrun started {ranks.world_size} processes but train.common.distributed asks for "
-                         f"{dist_cfg['world_size']}; make them agree")
+    distributed.check_world(dist_cfg, ranks)
     device = distributed.device_for(ranks, pick_device(cfg["device"]))
     created = distributed.start(ranks, dist_cfg["backend"], device)
     try:
@@ -385,24 +389,33 @@ def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, va
 
     step, images, elapsed, log, vals, best = 0, 0, 0.0, [], [], None
     last = out / "last.pt"
-    if last.exists():
-        state = load_checkpoint(last, device)
-        if state.get("fingerprint") == fingerprint:
-            gen.load_state_dict(state["gen"])
-            ema.load_state_dict(state["ema"])
-            nets.opt_g.load_state_dict(state["opt_g"])
-            if use_adv:
-                nets.disc.load_state_dict(state["disc"])
-                nets.opt_d.load_state_dict(state["opt_d"])
-            rngs = state.get("rngs") or [state["rng"]]  # one per process (older last.pt: rank 0's only)
-            if ranks.rank < len(rngs) and len(rngs) in (1, ranks.world_size):
-                torch.set_rng_state(rngs[ranks.rank])
-            step, elapsed, log, vals, best = state["step"], state["elapsed"], state["log"], state["vals"], state["best"]
-            images = state.get("images", step * cfg["batch_size"])  # older last.pt: constant batches
-            if main:
-                print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
-        elif main:
+    state = None  # rank 0 decides whether to resume, and hands its last.pt to every process
+    if main and last.exists():
+        state = load_checkpoint(last, "cpu")
+        if state.get("fingerprint") != fingerprint:
             print(f"{last}: written for other params, data or starting checkpoint; training from the start")
+            state = None
+    state = distributed.from_rank_0(state, ranks)
+    if state is not None:
+        gen.load_state_dict(state["gen"])
+        ema.load_state_dict(state["ema"])
+        nets.opt_g.load_state_dict(state["opt_g"])
+        if use_adv:
+            nets.disc.load_state_dict(state["disc"])
+            nets.opt_d.load_state_dict(state["opt_d"])
+        rngs = state.get("rngs") or [{"cpu": state["rng"]}]  # one per process (older last.pt: rank 0's CPU state)
+        if ranks.rank < len(rngs):
+            torch.set_rng_state(rngs[ranks.rank]["cpu"])
+            if device.type == "cuda" and rngs[ranks.rank].get("cuda") is not None:
+                torch.cuda.set_rng_state(rngs[ranks.rank]["cuda"], device)
+        step, elapsed, log, vals, best = state["step"], state["elapsed"], state["log"], state["vals"], state["best"]
+        images = state.get("images", step * cfg["batch_size"])  # older last.pt: constant batches
+        if main:
+            print(f"resuming {cfg['model']} from step {step} ({elapsed / 60:.1f} min already spent)")
+            if len(rngs) != ranks.world_size:
+                print(f"{last} was written by {len(rngs)} process(es), this run has {ranks.world_size}: the same "
+                      "batches, but the processes without a saved random state draw fresh noise")
+        del state
     if init is not None and step == 0:
         load_start(nets, init, cfg.get("init_optimizers", False))
         if main:
@@ -410,14 +423,15 @@ def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, va
     wrap_nets(nets, ranks, device)
 
     def checkpoint() -> None:
-        rngs = distributed.gather(torch.get_rng_state(), ranks)  # every process takes part
+        rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        rngs = distributed.gather(rng, ranks)  # every process takes part
         if not main:
             return
         save_checkpoint(last, {
             "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "step": step, "images": images, "elapsed": elapsed,
             "gen": gen.state_dict(), "ema": ema.state_dict(), "opt_g": nets.opt_g.state_dict(),
             "disc": nets.disc.state_dict() if use_adv else {}, "opt_d": nets.opt_d.state_dict() if use_adv else {},
-            "rng": rngs[0], "rngs": rngs, "log": log, "vals": vals, "best": best,
+            "rng": rngs[0]["cpu"], "rngs": rngs, "log": log, "vals": vals, "best": best,
             # what generator_from_checkpoint reads, so `inpaint fill --method .../last.pt` runs the latest EMA
             "arch": cfg["model"], "kwargs": cfg["kwargs"], "state": ema.state_dict(), "params": cfg, "init": init_record,
         })

@@ -34,6 +34,17 @@ training.save_checkpoint = recording(training.save_checkpoint)
 training.write_csv = recording(training.write_csv)
 
 
+if rank == job.get("nan_rank"):  # this process's L1 loss turns NaN at step nan_step
+    real_l1, calls = training.losses.l1_loss, {"n": 0}
+
+    def poisoned(*args, **kw):
+        value, logs = real_l1(*args, **kw)
+        calls["n"] += 1
+        return (value * float("nan"), {**logs, "l1_valid": float("nan")}) if calls["n"] == job["nan_step"] + 1 else (value, logs)
+
+    training.losses.l1_loss = poisoned
+
+
 def die(step):
     if rank == job.get("kill_rank") and step == job.get("kill_step"):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -99,16 +99,37 @@ def test_only_rank_0_writes_and_both_end_at_the_same_step(two_procs):
     assert len(load_checkpoint(tmp / "full/last.pt")["rngs"]) == 2  # each process's random state, for resuming
 
 
+VAE = {"model": "vae", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "latent_channels": 2},
+       "loss": {**CFG["loss"], "kl": 0.01, "diversity": 1.0, "diversity_margin": 0.05, "diversity_pool": 4}}
+
+
 def test_a_killed_rank_resumes_to_the_uninterrupted_result(two_procs):
+    """A VAE draws noise every step (posterior and prior samples): each process's random state must come
+    back from last.pt, or the resumed run would end elsewhere."""
     setup, tmp = two_procs
-    job = _job(setup, tmp, "cut", kill_rank=1, kill_step=5)
-    proc = _torchrun(job, tmp, "cut", check=False)
+    _torchrun(_job(setup, tmp, "vae_full", **VAE), tmp, "vae_full")
+    job = _job(setup, tmp, "vae_cut", kill_rank=1, kill_step=5, **VAE)
+    proc = _torchrun(job, tmp, "vae_cut", check=False)
     assert proc.returncode != 0  # torchrun tears the other process down too
-    assert load_checkpoint(tmp / "cut/last.pt")["step"] == 4
-    _torchrun({**job, "kill_rank": None}, tmp, "cut")
-    a, b = _weights(tmp / "full/last.pt"), _weights(tmp / "cut/last.pt")
+    assert load_checkpoint(tmp / "vae_cut/last.pt")["step"] == 4
+    _torchrun({**job, "kill_rank": None}, tmp, "vae_cut")
+    a, b = _weights(tmp / "vae_full/last.pt"), _weights(tmp / "vae_cut/last.pt")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
-    assert len(pd.read_csv(tmp / "cut/logs/log.csv")) == 6
+    assert len(pd.read_csv(tmp / "vae_cut/logs/log.csv")) == 6
+    assert [len(r) for r in load_checkpoint(tmp / "vae_full/last.pt")["rngs"]] == [2, 2]  # cpu and cuda, per process
+    # the check above can tell runs apart: the same run with rank 1's random state not restored ends elsewhere
+    state = load_checkpoint(tmp / "vae_cut/last.pt")
+    assert not torch.equal(state["rngs"][0]["cpu"], state["rngs"][1]["cpu"])
+
+
+def test_a_loss_that_diverges_on_one_process_stops_every_process(two_procs):
+    setup, tmp = two_procs
+    job = _job(setup, tmp, "nan", max_steps=4)
+    job["nan_rank"], job["nan_step"] = 1, 2
+    proc = _torchrun(job, tmp, "nan", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "step 2: loss" in text and "not finite" in text  # rank 0 names the cause
+    assert load_checkpoint(tmp / "nan/last.pt")["step"] == 2  # the last good checkpoint is kept
 
 
 def test_settings_name_the_key_and_the_fix():
@@ -127,7 +148,7 @@ def test_settings_name_the_key_and_the_fix():
 def test_launch_refuses_a_torchrun_of_another_size_and_multi_node_without_an_endpoint(monkeypatch):
     monkeypatch.delenv(distributed.RDZV_ENV, raising=False)
     monkeypatch.setenv("WORLD_SIZE", "3")
-    with pytest.raises(ValueError, match="torchrun started 3 processes but .* asks for 2 x 1 = 2"):
+    with pytest.raises(ValueError, match=r"torchrun started 3 process\(es\) but .* asks for 2 x 1 = 2"):
         distributed.launch(CFG, ["x.py"])
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert distributed.launch(CFG, ["x.py"]) is None  # a worker trains in its own process
@@ -164,8 +185,9 @@ def test_two_nodes_on_one_machine_as_the_readme_launches_them(two_procs, monkeyp
     spec.write_text(json.dumps(job))
     endpoint = f"127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    host, port = endpoint.split(":")
     node1 = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--node_rank=1",
-                              "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}", str(WORKER),
+                              "--nproc_per_node=1", f"--master_addr={host}", f"--master_port={port}", "--", str(WORKER),
                               str(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     monkeypatch.setenv(distributed.RDZV_ENV, endpoint)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
@@ -177,6 +199,7 @@ def test_two_nodes_on_one_machine_as_the_readme_launches_them(two_procs, monkeyp
         node1.kill()
     a, b = _weights(tmp / "full/last.pt"), _weights(tmp / "nodes/last.pt")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5  # 2 nodes x 1 = 1 node x 2
+    assert (tmp / "nodes/record/rank0.txt").read_text() and not (tmp / "nodes/record/rank1.txt").read_text()
 
 
 def test_a_sampling_model_with_r1_trains_on_two_processes(two_procs):
