@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.baselines import BASELINES
@@ -154,14 +155,38 @@ def checkpoint_note(method: Method) -> str | None:
     return note
 
 
-def run_method(fill: Fill, images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, float]:
-    """Fill every pair; returns predictions and mean wall-clock seconds per image."""
-    t0 = time.perf_counter()
-    preds = fill(images, masks)
-    seconds = (time.perf_counter() - t0) / len(images)
-    if preds.shape != images.shape:
-        raise ValueError(f"a method returned shape {preds.shape} for inputs {images.shape}")
-    return preds.astype(np.float32), seconds
+def run_method(fill: Fill, images: np.ndarray, masks: np.ndarray, name: str = "", chunk: int = 64) -> np.ndarray:
+    """Fill every pair, `chunk` pairs per call (a progress bar with ETA per method; every fill treats
+    each pair on its own, so chunking changes no prediction)."""
+    preds = []
+    with tqdm(total=len(images), desc=f"evaluate: fill {name}", unit="pair", dynamic_ncols=True, mininterval=1) as bar:
+        for i in range(0, len(images), chunk):
+            out = fill(images[i:i + chunk], masks[i:i + chunk])
+            if out.shape != images[i:i + chunk].shape:
+                raise ValueError(f"method {name} returned shape {out.shape} for inputs {images[i:i + chunk].shape}")
+            preds.append(out.astype(np.float32))
+            bar.update(len(out))
+    return np.concatenate(preds)
+
+
+def timing_pass(methods: list["Method"], images: np.ndarray, masks: np.ndarray, batch_size: int, device: str,
+                pairs: int = 32, repeats: int = 2) -> dict:
+    """Seconds per pair of each method, measured apart from the evaluation: on the first `pairs` test
+    pairs, after a warm-up call (model loading, allocator, oneDNN kernels), the best of `repeats` timed
+    calls; with the batch size, thread count and device stated beside the figures."""
+    n = min(pairs, len(images))
+    x, m = images[:n], masks[:n]
+    seconds = {}
+    for method in tqdm(methods, desc="evaluate: timing", unit="method", dynamic_ncols=True):
+        method.fill(x, m)  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            method.fill(x, m)
+            times.append(time.perf_counter() - t0)
+        seconds[method.name] = round(min(times) / n, 6)
+    return {"pairs": n, "repeats": repeats, "batch_size": batch_size, "threads": torch.get_num_threads(),
+            "device": str(pick_device(device)), "image_size": int(images.shape[1]), "seconds_per_pair": seconds}
 
 
 def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
@@ -169,7 +194,8 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
     """Long-format per-image scores: method, image_id, mask_id, mask_kind, hole_ratio, bucket, metric, value."""
     dev = pick_device(device)
     values = {m: [] for m in metrics}
-    for i in range(0, len(images), batch_size):
+    for i in tqdm(range(0, len(images), batch_size), desc=f"evaluate: score {method}", unit="batch",
+                  dynamic_ncols=True, mininterval=1):
         sl = slice(i, i + batch_size)
         out = compute(metrics, to_nchw(preds[sl]), to_nchw(images[sl]), masks_to_nchw(masks[sl]), device=dev)
         for m in metrics:
@@ -182,25 +208,27 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
 
 @dataclass
 class Results:
-    """What one evaluation produced: scores, predictions and timings per method, and the methods."""
+    """What one evaluation produced: scores and predictions per method, the methods, and `timings`
+    (the separate warm pass of `timing_pass`, or None when it was not run)."""
 
     per_image: pd.DataFrame
     preds: dict[str, np.ndarray]
-    timings: dict[str, float]
     methods: list[Method]
+    timings: dict | None = None
 
 
 def evaluate(names: list[str], images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],
-             checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> Results:
-    """Fill and score every pair with every method (names checked first, start fills added)."""
+             checkpoints: str | Path, device: str = "auto", batch_size: int = 16, timing: bool = True) -> Results:
+    """Fill and score every pair with every method (names checked first, start fills added), then
+    time each method in a separate warm pass (`timing_pass`) unless `timing` is False."""
     check_names(names, metrics, checkpoints, device)
     methods = resolve_all(names, checkpoints, device, batch_size)
-    frames, preds, timings = [], {}, {}
+    frames, preds = [], {}
     for m in methods:
-        preds[m.name], timings[m.name] = run_method(m.fill, images, masks)
+        preds[m.name] = run_method(m.fill, images, masks, m.name)
         frames.append(score(m.name, preds[m.name], images, masks, pairs, metrics, device))
-        print(f"evaluate: {m.name}: {timings[m.name] * 1000:.1f} ms/image")
-    return Results(pd.concat(frames, ignore_index=True), preds, timings, methods)
+    timings = timing_pass(methods, images, masks, batch_size, device) if timing else None
+    return Results(pd.concat(frames, ignore_index=True), preds, methods, timings)
 
 
 @torch.no_grad()

@@ -186,20 +186,34 @@ def comparison_grid(
 
 DIVERSE_MIN_RATIO = 0.3  # diverse-sample grids show large holes, where fills can differ
 DIVERSE_ROWS = 6  # rows of a diverse-sample grid
-DIVERSE_SPREAD = 40  # take every len(pairs) // DIVERSE_SPREAD-th large hole, so rows span the test set
 
 
 def example_rows(pairs: pd.DataFrame) -> dict[str, list[int]]:
-    """Per mask kind, the row index of the first pair of each bucket (fixed grid examples)."""
-    firsts = pairs.reset_index(drop=True).groupby(["mask_kind", "bucket"], sort=True).head(1)
-    return {kind: rows.index.tolist() for kind, rows in firsts.groupby("mask_kind", sort=True)}
+    """Per mask kind, the row index of one pair per bucket (fixed grid examples), the photos taken in
+    turn: each pick is a pair of the photo shown least so far (in every grid together), so every
+    test photo appears, not only the first one listed."""
+    pairs = pairs.reset_index(drop=True)
+    shown = dict.fromkeys(sorted(map(str, pairs.image_id.unique())), 0)
+    order = {p: i for i, p in enumerate(shown)}
+    out = {}
+    for kind, of_kind in pairs.groupby("mask_kind", sort=True):
+        rows = []
+        for _, cell in of_kind.groupby("bucket", sort=True):
+            photo = cell.image_id.astype(str)
+            pick = min(cell.index, key=lambda i: (shown[photo[i]], order[photo[i]], i))
+            shown[photo[pick]] += 1
+            rows.append(int(pick))
+        out[kind] = rows
+    return out
 
 
 def diverse_rows(pairs: pd.DataFrame) -> list[int]:
-    """Row indices of the pairs a diverse-sample grid shows: large holes spread over the test set."""
+    """Row indices of the pairs a diverse-sample grid shows: large holes, the photos taken in turn."""
     pairs = pairs.reset_index(drop=True)
-    big = [i for i in pairs.index if pairs.hole_ratio[i] >= DIVERSE_MIN_RATIO]
-    return big[:: max(1, len(pairs) // DIVERSE_SPREAD)][:DIVERSE_ROWS]
+    big = pairs[pairs.hole_ratio >= DIVERSE_MIN_RATIO]
+    per_photo = [list(rows.index) for _, rows in big.groupby(big.image_id.astype(str), sort=True)]
+    turns = [rows[k] for k in range(max(map(len, per_photo), default=0)) for rows in per_photo if k < len(rows)]
+    return [int(i) for i in turns[:DIVERSE_ROWS]]
 
 
 def sample_grid(name: str):

@@ -1,6 +1,9 @@
-"""The reports/ folder of one evaluation: metrics.json, summary.md, plots and comparison grids."""
+"""The reports/ folder of one evaluation: metrics.json (the headline DVC metrics), breakdown.json (every
+mean by mask kind and hole size), summary.md, plots, comparison grids, and timings.json (a DVC-cached
+file outside git: wall-clock figures change on every run, the rest does not)."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
 from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
 from inpaint.stats import aggregate, paired_differences
-from inpaint.summary import metrics_json, summary_markdown
+from inpaint.summary import breakdown_json, headline_json, summary_markdown
 
 CI = 0.95
 # The hole ranges "what training adds" is shown for: every pair, and the large holes where fills differ.
@@ -21,6 +24,10 @@ HOLE_RANGES = {"all": 0.0, ">= 30%": 0.3}
 # The metrics it is shown for, when evaluated (a perceptual and a pixel metric).
 PAIRED_METRICS = ("lpips", "psnr")
 RANKING_METRIC = "lpips"  # picks "the best non-learned method"
+# The diversity (mean pairwise LPIPS of the samples, in the hole) from which a sampler's grid is called
+# "diverse fills"; below it the samples are told apart by noise, not by content.
+DIVERSE_AT_LEAST = 0.02
+FEW_PHOTOS = 10  # below this many test photos the report warns that its photo-bootstrap intervals are rough
 
 
 def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -54,14 +61,24 @@ def diversity_rows(name: str, per_pair: pd.DataFrame, per_image: pd.DataFrame, s
     return rows
 
 
+def test_set_info(pairs: pd.DataFrame, pairs_file: str | Path, image_size: int) -> dict:
+    """What was scored, for metrics.json: pair and photo counts, the crop size, and a fingerprint of
+    test_pairs.csv and that size (two experiments with equal fingerprints scored the same test set)."""
+    digest = hashlib.sha256(Path(pairs_file).read_bytes() + f"|{image_size}".encode()).hexdigest()[:12]
+    return {"pairs": int(len(pairs)), "photos": int(pairs.image_id.nunique()), "image_size": int(image_size),
+            "fingerprint": digest}
+
+
 def write_report(out: str | Path, results: Results, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
-                 n_boot: int, seed: int, samples: int) -> None:
-    """Write per_image.csv, metrics.json, summary.md, plots/ and grids/ under `out`."""
+                 n_boot: int, seed: int, samples: int, test_set: dict | None = None) -> None:
+    """Write per_image.csv, metrics.json, breakdown.json, summary.md, plots/, grids/ and timings.json
+    (when `results` has timings) under `out`. `test_set`: `test_set_info`'s dict for metrics.json."""
     out = Path(out)
     per_image, preds = results.per_image, results.preds
     metrics = list(pd.unique(per_image.metric))
     names = [m.name for m in results.methods]
     higher = directions(metrics)
+    print(f"evaluate: bootstrap, {n_boot} resamples of {pairs.image_id.nunique()} test photos", flush=True)
     agg = aggregate(per_image, n_boot=n_boot, seed=seed, ci=CI)
 
     plots, figures = {}, {}
@@ -70,6 +87,7 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         plot_data_csv(agg, out / "plots" / f"{m}.csv", metric=m)
         plots[m] = f"plots/{m}.png"
     columns = ["input", *names, "ground truth"]
+    print("evaluate: comparison grids", flush=True)
     for kind, rows in example_rows(pairs).items():
         grid = [[show_hole(images[i], masks[i]), *(preds[n][i] for n in names), images[i]] for i in rows]
         labels = [f"{pairs.bucket[i]}% ({pairs.image_id[i]})" for i in rows]
@@ -79,14 +97,18 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     for m in results.methods:
         if not hasattr(m.model, "sample"):
             continue
-        diverse += diversity_rows(m.name, diversity(m.model, images, masks, pairs, samples, seed), per_image, samples)
+        rows = diversity_rows(m.name, diversity(m.model, images, masks, pairs, samples, seed), per_image, samples)
+        diverse += rows
         if not big:
             continue
         fills = diverse_samples(m.model, images[big], masks[big], samples, seed)
         grid = [[show_hole(images[i], masks[i]), *f, images[i]] for i, f in zip(big, fills)]
         cols = ["input", *(f"sample {k + 1}" for k in range(samples)), "ground truth"]
-        comparison_grid(grid, cols, out / "grids" / f"{m.name}_samples.png", title=f"{m.name}: diverse fills")
-        figures[f"{m.name}: {samples} samples per hole"] = f"grids/{m.name}_samples.png"
+        score = rows[0]["diversity"]  # every pair's
+        what = "diverse fills" if score >= DIVERSE_AT_LEAST else "samples that barely differ"
+        title = f"{m.name}: {what} (diversity {score:.3f})"
+        comparison_grid(grid, cols, out / "grids" / f"{m.name}_samples.png", title=title)
+        figures[f"{m.name}: {samples} samples per hole, {what} (diversity {score:.3f})"] = f"grids/{m.name}_samples.png"
 
     triples = comparisons(results, agg)
     shown = {m: higher[m] for m in PAIRED_METRICS if m in higher}
@@ -94,16 +116,31 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     roles = {(a, b): role for a, b, role in triples}
     paired["role"] = [roles[(a, b)] for a, b in zip(paired.method, paired.versus)]
 
-    notes = [f"{len(pairs)} test pairs ({pairs.image_id.nunique()} photos) at {images.shape[1]}x{images.shape[2]}; "
-             f"means with {round(100 * CI)}% bootstrap CIs ({n_boot} resamples)."]
+    photos = pairs.image_id.nunique()
+    notes = [f"{len(pairs)} test pairs ({photos} photos) at {images.shape[1]}x{images.shape[2]}; "
+             f"means with {round(100 * CI)}% bootstrap CIs ({n_boot} resamples of the photos)."]
+    if photos < FEW_PHOTOS:
+        notes.append(f"**Only {photos} test photos.** A bootstrap over so few photos can draw only a handful of "
+                     "distinct resamples, so its intervals are rough and can be narrower than the real uncertainty; "
+                     "judge close differences on a larger test set (e.g. bench/bsds500.py: 200 test photos).")
     trained = [n for n in map(checkpoint_note, results.methods) if n]
     if trained:
         notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
-    md = summary_markdown(agg, higher, descriptions(metrics), results.timings, notes=notes, plots=plots,
+    if results.timings:
+        t = results.timings
+        notes.append(f"Timings (seconds per pair, a separate warm pass: {t['pairs']} pairs, batch {t['batch_size']}, "
+                     f"{t['threads']} threads, {t['device']}) are in timings.json, which DVC caches outside git.")
+    md = summary_markdown(agg, higher, descriptions(metrics), notes=notes, plots=plots,
                           figures=figures, paired=paired, diverse=pd.DataFrame(diverse))
     write_csv(out / "per_image.csv", per_image)
-    headline = metrics_json(agg)
+    headline = headline_json(per_image, test_set or {})
+    breakdown = breakdown_json(agg)
     for r in diverse:  # dvc exp show can compare a sampler's diversity too
-        headline[r["method"]].setdefault("diversity", {})[r["holes"]] = round(float(r["diversity"]), 5)
+        key = "diversity" if r["holes"] == "all" else "diversity_30"
+        headline[r["method"]][key] = round(float(r["diversity"]), 5)
+        breakdown[r["method"]].setdefault("diversity", {})[r["holes"]] = round(float(r["diversity"]), 5)
     write_text(out / "metrics.json", json.dumps(headline, indent=1))
+    write_text(out / "breakdown.json", json.dumps(breakdown, indent=1))
+    if results.timings:
+        write_text(out / "timings.json", json.dumps(results.timings, indent=1))
     write_text(out / "summary.md", md)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from inpaint.io import IMAGE_EXTENSIONS, ImageError, read_rgb8, write_png
 
@@ -95,12 +96,13 @@ def _scan(path: str) -> Scan:
 
 
 def scan(paths: list[str], workers: int | None = None) -> list[Scan]:
-    """Decode every file (in parallel) to validate it and hash its pixels; order is kept."""
+    """Decode every file (in parallel) to validate it and hash its pixels, with a progress bar; order is kept."""
     workers = workers or min(os.cpu_count() or 1, 8)
+    bar = dict(total=len(paths), desc="data: scan", unit="photo", dynamic_ncols=True, mininterval=1)
     if workers <= 1 or len(paths) < 64:
-        return [_scan(p) for p in paths]
+        return [_scan(p) for p in tqdm(paths, **bar)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        return list(pool.imap(_scan, paths, chunksize=32))
+        return list(tqdm(pool.imap(_scan, paths, chunksize=32), **bar))
 
 
 def build_manifest(

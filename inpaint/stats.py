@@ -14,12 +14,9 @@ import numpy as np
 import pandas as pd
 
 PER_IMAGE_COLUMNS = ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
-AGG_COLUMNS = ["method", "metric", "group_type", "group", "mean", "ci_low", "ci_high", "n"]
+AGG_COLUMNS = ["method", "metric", "group_type", "group", "mean", "ci_low", "ci_high", "n", "photos"]
 
 _BUCKET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$")
-# Bootstrap resamples are drawn in chunks of at most this many indices, so 1000 resamples of a
-# 100k-row group stay at a few tens of MB instead of materialising a (1000, 100k) float matrix.
-_BOOT_CHUNK = 1 << 22
 
 
 # --------------------------------------------------------------------------- buckets
@@ -60,39 +57,48 @@ def _check_per_image(per_image: pd.DataFrame) -> pd.DataFrame:
     return per_image
 
 
-def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap means of each row of `values`, with one index matrix shared by all rows.
+def photo_resamples(photos, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap resamples of a test set's photos: (ids, weights).
+
+    ids: the distinct photos, sorted as strings; weights: (n_boot, P) how many times each photo is drawn
+    in each resample (P photos drawn with replacement). A function of (photos, n_boot, seed) only, so
+    every mean and every paired difference of one report is computed on the same resamples.
+    """
+    ids = np.array(sorted(set(map(str, photos))))
+    p = len(ids)
+    rng = np.random.default_rng([seed, p])
+    draws = rng.integers(0, p, size=(n_boot, p))  # (B, P) photos drawn
+    flat = (draws + (np.arange(n_boot) * p)[:, None]).ravel()  # one bincount counts every resample
+    return ids, np.bincount(flat, minlength=n_boot * p).reshape(n_boot, p).astype(np.float64)
+
+
+def _ratio_ci(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray, alpha: float) -> np.ndarray:
+    """Percentile CIs of G means under photo resampling: mean_b = sum_p w_bp S_gp / sum_p w_bp C_gp.
 
     Args:
-        values: (G, n) float64, G groups of the same size n, no NaN.
+        sums, counts: (G, P) per group, the sum and number of its values on each photo.
+        weights: (B, P) from `photo_resamples`.
     Returns:
-        (G, n_boot) means of the resamples.
+        (G, 2) low, high; NaN for a group whose values come from fewer than two photos (every
+        resample would be that photo again: a zero-width interval would lie). A resample that draws
+        none of a group's photos does not count for that group.
     """
-    g, n = values.shape
-    # Seeded by (seed, n) only, so a group's resamples do not depend on which other groups exist,
-    # and groups of equal size (e.g. two methods on the same images) are resampled identically.
-    rng = np.random.default_rng([seed, n])
-    chunk = max(1, min(n_boot, _BOOT_CHUNK // n))
-    out = np.empty((g, n_boot))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(b, n))  # (b, n) resampled row indices
-        if g < 3:  # a plain gather is cheapest for one or two groups
-            for i in range(g):
-                out[i, start : start + b] = values[i, idx].mean(axis=1)  # (b,)
-            continue
-        # Counts of each row in each resample: the means of all G groups are one matrix product.
-        flat = (idx + (np.arange(b) * n)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)  # (b, n)
-        out[:, start : start + b] = values @ counts.T / n  # (G, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums @ weights.T) / (counts @ weights.T)  # (G, B); 0/0 = NaN where no photo of g was drawn
+    out = np.full((len(sums), 2), np.nan)
+    ok = (counts > 0).sum(1) >= 2
+    if ok.any():
+        out[ok] = np.nanquantile(means[ok], [alpha, 1 - alpha], axis=1).T
     return out
 
 
 def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
     """Mean and percentile-bootstrap CI per method x metric, overall, per mask kind and per bucket.
 
-    Rows are resampled as (image, mask) measurements, ordered by (image_id, mask_id), so methods
-    scored on the same images get the same resamples. NaN values are dropped before counting.
+    The resampling unit is the photo (image_id), not the (image, mask) pair: many crops and masks of
+    one photo are not independent evidence, so a resample draws photos with replacement and takes the
+    mean over all their pairs (a cluster bootstrap). Every group of every method is computed on the
+    same resamples (`photo_resamples`). NaN values are dropped before counting.
 
     Args:
         per_image: long frame with columns PER_IMAGE_COLUMNS.
@@ -101,7 +107,8 @@ def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: fl
         ci: confidence level in (0, 1).
     Returns:
         DataFrame with AGG_COLUMNS: group_type is "all" (group "all"), "kind" (group = mask kind)
-        or "bucket" (group = bucket string); a group whose values are all NaN has n=0 and NaN stats.
+        or "bucket" (group = bucket string); n counts pairs and photos their photos; a group whose
+        values are all NaN has n=0 and NaN stats, and one whose values come from one photo has no CI.
     """
     df = _check_per_image(per_image)
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
@@ -109,48 +116,44 @@ def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: fl
     if not 0 < ci < 1:
         raise ValueError(f"ci must be a confidence level in (0, 1) such as 0.95, got {ci!r}")
 
-    df = df.sort_values(["image_id", "mask_id"], kind="stable", key=lambda s: s.astype(str))
-    methods = list(pd.unique(df["method"]))
-    metrics = list(pd.unique(df["metric"]))
-    kinds = sorted(map(str, pd.unique(df["mask_kind"])))
-    buckets = sorted_buckets(pd.unique(df["bucket"]))
+    methods = list(pd.unique(per_image["method"]))
+    metrics = list(pd.unique(per_image["metric"]))
+    kinds = sorted(map(str, pd.unique(per_image["mask_kind"])))
+    buckets = sorted_buckets(pd.unique(per_image["bucket"]))
+    ids, weights = photo_resamples(per_image["image_id"], n_boot, seed)
+    p = len(ids)
 
-    # (method, metric, group_type, group) -> finite values, in a fixed output order.
+    # (method, metric, group_type, group) -> per-photo sums and counts, in a fixed output order
     keys: list[tuple] = []
-    values: list[np.ndarray] = []
-    for (method, metric), sub in df.groupby(["method", "metric"], sort=False):
-        v = sub["value"].to_numpy(dtype=np.float64)
+    sums, counts = [], []
+    photo_of = dict(zip(ids, range(p)))
+    for (method, metric), sub in per_image.groupby(["method", "metric"], sort=False):
+        finite = sub["value"].notna().to_numpy()
+        v = np.where(finite, sub["value"].to_numpy(dtype=np.float64), 0.0)
+        photo = sub["image_id"].astype(str).map(photo_of).to_numpy()
         kind = sub["mask_kind"].astype(str).to_numpy()
         bucket = sub["bucket"].astype(str).to_numpy()
-        keys.append((method, metric, "all", "all"))
-        values.append(v)
-        for k in kinds:
-            sel = kind == k
-            if sel.any():
-                keys.append((method, metric, "kind", k))
-                values.append(v[sel])
-        for b in buckets:
-            sel = bucket == b
-            if sel.any():
-                keys.append((method, metric, "bucket", b))
-                values.append(v[sel])
-    values = [v[~np.isnan(v)] for v in values]
+        groups = [("all", "all", np.ones(len(sub), bool))]
+        groups += [("kind", k, kind == k) for k in kinds]
+        groups += [("bucket", b, bucket == b) for b in buckets]
+        for group_type, group, sel in groups:
+            if group_type != "all" and not sel.any():
+                continue  # no empty groups are invented
+            keys.append((method, metric, group_type, group))
+            use = sel & finite
+            sums.append(np.bincount(photo[use], weights=v[use], minlength=p))
+            counts.append(np.bincount(photo[use], minlength=p).astype(np.float64))
+    sums, counts = np.array(sums), np.array(counts)  # (G, P)
 
-    stats = np.full((len(keys), 3), np.nan)  # mean, ci_low, ci_high
-    n = np.array([len(v) for v in values])
-    alpha = (1 - ci) / 2
-    for size in np.unique(n):
-        if size == 0:
-            continue
-        rows = np.flatnonzero(n == size)
-        block = np.stack([values[i] for i in rows])  # (G, size)
-        boot = _bootstrap_means(block, n_boot, seed)  # (G, n_boot)
-        stats[rows, 0] = block.mean(axis=1)
-        stats[rows, 1:] = np.quantile(boot, [alpha, 1 - alpha], axis=1).T  # (G, 2)
+    n = counts.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums.sum(1) / n
+    cis = _ratio_ci(sums, counts, weights, (1 - ci) / 2)
 
     out = pd.DataFrame(keys, columns=["method", "metric", "group_type", "group"])
-    out["mean"], out["ci_low"], out["ci_high"] = stats[:, 0], stats[:, 1], stats[:, 2]
+    out["mean"], out["ci_low"], out["ci_high"] = mean, cis[:, 0], cis[:, 1]
     out["n"] = n.astype(np.int64)
+    out["photos"] = (counts > 0).sum(1).astype(np.int64)
     # Keep the caller's method/metric order (first appearance) rather than alphabetical.
     order = {"method": {m: i for i, m in enumerate(methods)}, "metric": {m: i for i, m in enumerate(metrics)}}
     out = out.sort_values(["method", "metric"], key=lambda s: s.map(order[s.name]), kind="stable").reset_index(
@@ -190,10 +193,10 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
                        ci: float = 0.95) -> pd.DataFrame:
     """Mean paired difference `method - versus` per metric, with a bootstrap CI over photos.
 
-    Pairs are matched on (image_id, mask_id). The resampling unit is the photo (image_id): many
-    crops of one photo are not independent evidence, so a resample draws photos with replacement
-    and takes the mean difference over all their pairs. With few test photos the interval is wide,
-    as it should be.
+    Pairs are matched on (image_id, mask_id). The resampling unit is the photo (image_id), with the
+    very resamples `aggregate` uses for the means (`photo_resamples` of the same frame, n_boot and
+    seed): a resample draws photos with replacement and takes the mean difference over all their
+    pairs. With few test photos the interval is wide, as it should be.
 
     Args:
         per_image: long frame with columns PER_IMAGE_COLUMNS.
@@ -208,6 +211,7 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
     df = _check_per_image(per_image)
     min_ratios = min_ratios if min_ratios is not None else {"all": 0.0}
     alpha = (1 - ci) / 2
+    ids, weights = photo_resamples(df["image_id"], n_boot, seed)
     rows = []
     for method, versus in comparisons:
         for metric, higher in metrics.items():
@@ -221,28 +225,11 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
                 d = (keep[method] - keep[versus]).dropna()
                 if d.empty:
                     continue
-                low, high = _cluster_bootstrap_ci(d.to_numpy(), d.index.get_level_values("image_id").astype(str),
-                                                  n_boot, seed, alpha)
+                photo = np.searchsorted(ids, d.index.get_level_values("image_id").astype(str))
+                sums = np.bincount(photo, weights=d.to_numpy(), minlength=len(ids))[None]
+                counts = np.bincount(photo, minlength=len(ids)).astype(np.float64)[None]
+                low, high = _ratio_ci(sums, counts, weights, alpha)[0]
                 wins = (d > 0) if higher else (d < 0)
                 rows.append([method, versus, metric, label, float(d.mean()), low, high, float(wins.mean()), len(d),
-                             d.index.get_level_values("image_id").nunique()])
+                             int((counts > 0).sum())])
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
-
-
-def _cluster_bootstrap_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int,
-                          alpha: float) -> tuple[float, float]:
-    """Percentile CI of the mean of `values` when whole clusters are resampled with replacement."""
-    ids, inverse = np.unique(clusters, return_inverse=True)
-    if len(ids) < 2:  # one photo: a resample is that photo again, and a zero-width interval would lie
-        return float("nan"), float("nan")
-    sums = np.bincount(inverse, weights=values)  # (P,)
-    counts = np.bincount(inverse).astype(np.float64)  # (P,)
-    rng = np.random.default_rng([seed, len(values)])
-    p = len(ids)
-    draws = rng.integers(0, p, size=(n_boot, p))  # (B, P) photos drawn
-    # times each photo is drawn in each resample, in one bincount (as in _bootstrap_means)
-    flat = (draws + (np.arange(n_boot) * p)[:, None]).ravel()
-    weight = np.bincount(flat, minlength=n_boot * p).reshape(n_boot, p).astype(np.float64)  # (B, P)
-    means = weight @ sums / (weight @ counts)  # (B,)
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)

@@ -13,7 +13,10 @@ import pandas as pd
 from inpaint.stats import check_agg, infer_ci_level, sorted_buckets
 
 
-# --------------------------------------------------------------------------- metrics.json
+# --------------------------------------------------------------------------- metrics.json, breakdown.json
+
+HEADLINE_METRICS = ("lpips", "psnr", "ssim")
+LARGE_HOLES = 0.3  # the headline's second column per metric: pairs with at least 30% of the image in the hole
 
 
 def _plain(x, decimals: int):
@@ -21,8 +24,30 @@ def _plain(x, decimals: int):
     return None if not math.isfinite(x) else round(x, decimals)
 
 
-def metrics_json(agg: pd.DataFrame, decimals: int = 5) -> dict:
-    """DVC metrics dict `{method: {metric: {"all": mean, <kind>: mean, <bucket>: mean}}}`.
+def headline_json(per_image: pd.DataFrame, test_set: dict, decimals: int = 4) -> dict:
+    """The DVC metrics file people compare: `{"test_set": {...}, method: {lpips, lpips_30, psnr, ...}}`.
+
+    Per method the overall mean and the mean over holes >= 30% of LPIPS, PSNR and SSIM (those
+    evaluated); `test_set` says what was scored (pairs, photos, image size, a fingerprint of
+    test_pairs.csv), so two experiments show at a glance whether their numbers are comparable. The
+    breakdown by mask kind and hole size is in breakdown.json (`breakdown_json`).
+    """
+    out = {"test_set": test_set}
+    scored = per_image[per_image.metric.isin(HEADLINE_METRICS)]
+    large = scored[scored.hole_ratio >= LARGE_HOLES]
+    overall = scored.groupby(["method", "metric"], sort=False).value.mean()
+    big = large.groupby(["method", "metric"], sort=False).value.mean()
+    for method in pd.unique(per_image.method):
+        cell = out.setdefault(str(method), {})
+        for metric in HEADLINE_METRICS:
+            if (method, metric) in overall.index:
+                cell[metric] = _plain(overall[(method, metric)], decimals)
+                cell[f"{metric}_30"] = _plain(big.get((method, metric), float("nan")), decimals)
+    return out
+
+
+def breakdown_json(agg: pd.DataFrame, decimals: int = 5) -> dict:
+    """Every mean of the report `{method: {metric: {"all": mean, <kind>: mean, <bucket>: mean}}}`.
 
     Values are plain floats rounded to `decimals`; NaN (no finite value in a group) becomes None.
     """
@@ -110,16 +135,6 @@ def _metric_table(sub: pd.DataFrame, methods: list, columns: list[tuple[str, str
     return lines
 
 
-def _fmt_seconds(s) -> str:
-    if s is None or not math.isfinite(s):
-        return "–"
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    if s < 1:
-        return f"{s * 1e3:.1f} ms"
-    return f"{s:.2f} s"
-
-
 def _arrow(higher: bool) -> str:
     return "↑" if higher else "↓"
 
@@ -128,7 +143,6 @@ def summary_markdown(
     agg: pd.DataFrame,
     directions: dict[str, bool],
     descriptions: dict[str, str] | None = None,
-    timings: dict[str, float] | None = None,
     title: str = "Inpainting results",
     notes: str | list[str] | None = None,
     plots: dict[str, str] | None = None,
@@ -136,13 +150,14 @@ def summary_markdown(
     paired: pd.DataFrame | None = None,
     diverse: pd.DataFrame | None = None,
 ) -> str:
-    """GitHub-flavoured markdown report: overview, per-metric tables by hole ratio and mask kind, timings.
+    """GitHub-flavoured markdown report: overview, per-metric tables by hole ratio and mask kind.
+
+    Nothing in it changes when the same pipeline runs again (timings live in reports/timings.json).
 
     Args:
         agg: the frame returned by aggregate().
         directions: metric -> True if higher is better (every metric in agg must be present).
         descriptions: metric -> one-line description shown under its heading (optional per metric).
-        timings: method -> seconds per image (wall clock of filling one image), or None to skip.
         title: the H1 heading.
         notes: paragraph(s) under the title, e.g. dataset, device, commit.
         plots: metric -> relative path of its PNG, embedded under that metric's heading.
@@ -173,8 +188,10 @@ def summary_markdown(
     out += [
         (
             f"Means over test (image, mask) pairs with {pct}% percentile-bootstrap confidence intervals "
-            "in brackets. **Bold** marks the best method per column (ties at the shown precision are all "
-            "bold); overlapping intervals mean the difference is not resolved by this test set. "
+            "in brackets. The bootstrap resamples photos, not pairs (many crops and masks of one photo are "
+            "not independent evidence), so with few test photos the intervals are wide, and with one photo "
+            "there is none (–). **Bold** marks the best method per column (ties at the shown precision are "
+            "all bold); overlapping intervals mean the difference is not resolved by this test set. "
             "*n* counts the scored pairs."
         ),
         "",
@@ -185,28 +202,23 @@ def summary_markdown(
         out += diversity_markdown(diverse)
     out += ["## Overview", ""]
 
-    # Overview: methods x metrics, "all" group, plus timing.
+    # Overview: methods x metrics, "all" group
     overall = agg[agg["group_type"] == "all"]
     header = [f"{_md_escape(m)} {_arrow(directions[m])}" for m in metrics]
-    has_time = bool(timings)
-    out.append("| method | " + " | ".join(header) + (" | time / image |" if has_time else " |"))
-    out.append("|:--|" + "--:|" * (len(metrics) + has_time))
+    out.append("| method | " + " | ".join(header) + " |")
+    out.append("|:--|" + "--:|" * len(metrics))
     cells = {(r.method, r.metric): r for r in overall.itertuples(index=False)}
     decs = {m: _decimals_for(overall.loc[overall["metric"] == m, "mean"]) for m in metrics}
     bold = {
         m: _best({me: cells[(me, m)].mean for me in methods if (me, m) in cells}, directions[m], decs[m])
         for m in metrics
     }
-    fastest = _best(dict(timings), False, 12) if has_time else set()
     for me in methods:
         row = []
         for m in metrics:
             r = cells.get((me, m))
             v = _fmt(r.mean if r is not None else None, decs[m])
             row.append(f"**{v}**" if me in bold[m] else v)
-        if has_time:
-            t = _fmt_seconds(timings.get(me))
-            row.append(f"**{t}**" if me in fastest else t)
         out.append(f"| {_md_escape(me)} | " + " | ".join(row) + " |")
     out.append("")
 
@@ -229,15 +241,6 @@ def summary_markdown(
             cols = [("kind", k, _md_escape(k)) for k in kinds]
             out += ["**By mask kind**", ""]
             out += _metric_table(sub, methods, cols, higher) + [""]
-
-    if has_time:
-        out += ["## Timing", "", "Wall-clock time to fill one test image (lower is better).", ""]
-        out += ["| method | time / image | images / s |", "|:--|--:|--:|"]
-        for me in list(methods) + [m for m in timings if m not in methods]:
-            s = timings.get(me)
-            t, ips = _fmt_seconds(s), (f"{1 / s:.1f}" if s and math.isfinite(s) and s > 0 else "–")
-            out.append(f"| {_md_escape(me)} | {'**' + t + '**' if me in fastest else t} | {ips} |")
-        out.append("")
 
     if figures:
         out += ["## Figures", ""]

@@ -403,7 +403,8 @@ def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, va
         if use_adv:
             nets.disc.load_state_dict(state["disc"])
             nets.opt_d.load_state_dict(state["opt_d"])
-        rngs = state.get("rngs") or [{"cpu": state["rng"]}]  # one per process (older last.pt: rank 0's CPU state)
+        # one {cpu, cuda} per process; an older last.pt holds CPU states only
+        rngs = [r if isinstance(r, dict) else {"cpu": r} for r in state.get("rngs") or [state["rng"]]]
         if ranks.rank < len(rngs):
             torch.set_rng_state(rngs[ranks.rank]["cpu"])
             if device.type == "cuda" and rngs[ranks.rank].get("cuda") is not None:

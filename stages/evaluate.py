@@ -8,7 +8,7 @@ import yaml
 from inpaint.data import load_pairs
 from inpaint.distributed import pin_gpus
 from inpaint.evaluation import evaluate
-from inpaint.report import write_report
+from inpaint.report import test_set_info, write_report
 
 
 def main() -> None:
@@ -24,8 +24,11 @@ def main() -> None:
     p = params["evaluate"]
     pairs = pd.read_csv(args.pairs, dtype={"pair_id": str})
     images, masks = load_pairs(pairs, args.masks, params["base"]["image_size"])
+    print(f"evaluate: {len(pairs)} test pairs ({pairs.image_id.nunique()} photos); the reports are written at the end",
+          flush=True)
     results = evaluate(p["methods"], images, masks, pairs, p["metrics"], args.checkpoints, p["device"], p["batch_size"])
-    write_report(args.out, results, images, masks, pairs, p["bootstrap"], params["base"]["seed"], p["samples"])
+    test_set = test_set_info(pairs, args.pairs, params["base"]["image_size"])
+    write_report(args.out, results, images, masks, pairs, p["bootstrap"], params["base"]["seed"], p["samples"], test_set)
     print(f"evaluate: {len(results.per_image)} measurements -> {args.out}")
 
 
@@ -34,3 +37,6 @@ if __name__ == "__main__":
         main()
     except ValueError as e:
         sys.exit(f"evaluate: {e}")
+    except KeyboardInterrupt:
+        sys.exit("evaluate: interrupted before the reports were complete (DVC removes the old ones when the stage "
+                 "starts); rerun `dvc repro`, or restore the last report: git checkout -- reports && dvc checkout evaluate")

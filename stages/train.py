@@ -16,6 +16,7 @@ from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
 from inpaint.io import write_text
 from inpaint.metrics import mean_scores
+from inpaint.plots import plot_training_curves
 from inpaint.training import TrainingDiverged, model_config, train
 
 
@@ -44,6 +45,9 @@ def main() -> None:
     summary = train(cfg, train_paths, val_images, val_masks, args.out, args.logs, validate, grid)
     if distributed.ranks().main:
         write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1))
+        logs = Path(args.logs)
+        plot_training_curves(pd.read_csv(logs / "log.csv"), pd.read_csv(logs / "val.csv"), logs / "curves.png",
+                             f"{args.model}: training losses and validation metrics")
         print(json.dumps(summary))
 
 

@@ -85,6 +85,7 @@ def test_repro_produces_every_output(project):
     assert not set(train.id) & set(pairs.image_id)
     for model in params["train"]["models"]:
         assert (dst / "models" / model / "best.pt").exists() and (dst / "logs" / model / "val.csv").exists()
+        assert (dst / "logs" / model / "curves.png").stat().st_size > 10_000  # the static training curves
         assert len(pd.read_csv(dst / "logs" / model / "log.csv")) == 4
         summary = json.loads((dst / "models" / model / "summary.json").read_text())
         assert summary["processes"] == (NPROC if model == "lama" else 1) and summary["steps"] == 4
@@ -103,7 +104,13 @@ def test_reports_are_complete_and_well_formed(project):
     per_image = pd.read_csv(dst / "reports/per_image.csv")
     assert list(per_image.columns) == ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
     assert len(per_image) == len(pairs) * len(methods) * len(metrics)
-    report = json.loads((dst / "reports/metrics.json").read_text())
+    head = json.loads((dst / "reports/metrics.json").read_text())  # the headline DVC metrics
+    assert sorted(head) == sorted(methods + ["test_set"])
+    assert head["test_set"]["pairs"] == len(pairs) and head["test_set"]["image_size"] == 32
+    for method in methods:
+        assert set(head[method]) == {"lpips", "lpips_30", "psnr", "psnr_30", "ssim", "ssim_30"} | (
+            {"diversity", "diversity_30"} if method == "vae" else set())
+    report = json.loads((dst / "reports/breakdown.json").read_text())  # every mean
     assert sorted(report) == sorted(methods)
     for method in methods:
         assert sorted(report[method]) == sorted(metrics + ["diversity"] * (method == "vae"))
@@ -124,6 +131,19 @@ def test_second_repro_does_nothing(project):
     dst, _ = project
     again = run(["dvc", "repro"], dst)
     assert "Data and pipelines are up to date" in again.stdout + again.stderr
+
+
+def test_evaluating_again_changes_no_tracked_report_file(project):
+    """Wall-clock timings go to timings.json (DVC-cached, outside git), so a rerun leaves git clean."""
+    dst, _ = project
+    tracked = ["reports/summary.md", "reports/metrics.json", "reports/breakdown.json", "reports/plots/lpips.csv"]
+    before = {f: (dst / f).read_bytes() for f in tracked}
+    out = run(["dvc", "repro", "-f", "-s", "evaluate"], dst)
+    assert "Running stage 'evaluate'" in out.stdout and "Running stage 'train@" not in out.stdout
+    assert {f: (dst / f).read_bytes() for f in tracked} == before
+    timings = json.loads((dst / "reports/timings.json").read_text())
+    assert timings["pairs"] > 0 and timings["threads"] >= 1 and "telea" in timings["seconds_per_pair"]
+    assert "reports/timings.json" not in run(["git", "status", "--porcelain", "--untracked-files=all"], dst).stdout
 
 
 def test_changing_masks_params_reruns_only_masks_and_downstream(project):
@@ -158,10 +178,10 @@ def test_experiments_are_compared_by_params_and_metrics(project):
     data = exps["boot60"]
     assert data["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"] == 60
     metrics = data["metrics"]["reports/metrics.json"]["data"]
-    assert 0 <= metrics["telea"]["lpips"]["all"] <= 1
+    assert 0 <= metrics["telea"]["lpips"] <= 1 and metrics["test_set"]["pairs"] > 0
 
 
-def test_queued_experiments_run_in_parallel_and_land_in_exp_show(project):
+def test_two_queued_experiments_run_with_two_workers_and_land_in_exp_show(project):
     """README's sweep: queue two experiments, run them with 2 workers, compare them in `dvc exp show`."""
     dst, _ = project
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
@@ -183,5 +203,5 @@ def test_queued_experiments_run_in_parallel_and_land_in_exp_show(project):
     for n in (20, 30):
         data = exps[f"sweep{n}"]
         assert data["params"]["params.yaml"]["data"]["evaluate"]["bootstrap"] == n
-        assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["telea"]["lpips"]["all"] <= 1
+        assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["telea"]["lpips"] <= 1
     run(["dvc", "queue", "stop"], dst, check=False)

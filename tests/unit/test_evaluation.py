@@ -1,3 +1,4 @@
+import time
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,9 +41,9 @@ def test_every_method_leaves_known_pixels_untouched(tmp_path, name):
     _checkpoint(tmp_path, "trained")
     images, masks = _data()
     fill = resolve_method(name, tmp_path, "cpu").fill
-    preds, seconds = run_method(fill, images, masks)
+    preds = run_method(fill, images, masks, name, chunk=3)  # chunks of 3: the last one is shorter
     known = masks == 0
-    assert preds.shape == images.shape and seconds > 0
+    assert preds.shape == images.shape and preds.dtype == np.float32
     assert np.array_equal(preds[known], images[known])
     assert not np.allclose(preds[~known], images[~known])
 
@@ -137,15 +138,29 @@ def test_score_is_long_format_and_deterministic():
     assert (a[a.metric == "hole_l1"].value <= 0.05 + 1e-6).all()
 
 
-def test_example_rows_pick_first_pair_of_each_kind_and_bucket():
-    rows = example_rows(_pairs(6))
-    assert rows == {"box": [1, 3, 5], "thick": [0, 2, 4]}
+def _many_photos(photos=("chelsea", "motorcycle_left", "motorcycle_right"), per_cell=4):
+    """Like the default test set: every (kind, bucket) cell has pairs of every photo, the first listed first."""
+    rows = [(p, kind, b, r) for kind in ("box", "thick") for b, r in (("10-20", 0.15), ("30-40", 0.35), ("40-50", 0.45))
+            for p in photos for _ in range(per_cell)]
+    return pd.DataFrame(rows, columns=["image_id", "mask_kind", "bucket", "hole_ratio"])
 
 
-def test_diverse_rows_take_large_holes_only():
-    pairs = _pairs(12)
+def test_example_rows_show_every_photo_one_pair_per_kind_and_bucket():
+    pairs = _many_photos()
+    rows = example_rows(pairs)
+    assert sorted(rows) == ["box", "thick"] and all(len(r) == 3 for r in rows.values())
+    for kind, picked in rows.items():
+        assert list(pairs.bucket[picked]) == ["10-20", "30-40", "40-50"] and set(pairs.mask_kind[picked]) == {kind}
+    shown = pairs.image_id[[i for r in rows.values() for i in r]]
+    assert shown.value_counts().to_dict() == {"chelsea": 2, "motorcycle_left": 2, "motorcycle_right": 2}
+    assert example_rows(pairs) == rows  # fixed examples
+
+
+def test_diverse_rows_take_large_holes_of_every_photo():
+    pairs = _many_photos()
     rows = diverse_rows(pairs)
-    assert rows and all(pairs.hole_ratio[i] >= 0.3 for i in rows) and len(rows) <= 6
+    assert len(rows) == 6 and all(pairs.hole_ratio[i] >= 0.3 for i in rows)
+    assert set(pairs.image_id[rows]) == {"chelsea", "motorcycle_left", "motorcycle_right"}
 
 
 def test_diverse_samples_differ_and_keep_known_pixels():
@@ -187,3 +202,23 @@ def test_diversity_is_zero_for_identical_samples_and_grows_with_their_spread():
     assert (frames[0.3].diversity > 0.01).all() and (frames[1.0].diversity > frames[0.3].diversity).all()
     with pytest.raises(ValueError, match="evaluate.samples"):
         diversity(Sampler(1.0), images, masks, pairs, 1, seed=0)
+
+
+def test_timing_pass_is_separate_warm_and_states_its_conditions():
+    from inpaint.evaluation import timing_pass
+
+    calls = []
+
+    class M:
+        name = "slow"
+
+        def fill(self, images, masks):
+            calls.append(len(images))
+            time.sleep(0.01)
+            return images
+
+    images, masks = _data(n=5)
+    t = timing_pass([M()], images, masks, batch_size=2, device="cpu", pairs=4, repeats=2)
+    assert calls == [4, 4, 4]  # a warm-up call, then the timed ones, on the first 4 pairs
+    assert t["pairs"] == 4 and t["batch_size"] == 2 and t["threads"] == torch.get_num_threads() and t["device"] == "cpu"
+    assert 0.0025 <= t["seconds_per_pair"]["slow"] < 0.05 and t["image_size"] == 32

@@ -60,7 +60,8 @@ def test_aggregate_means_and_n_are_exact():
     assert _row(agg, "a", "psnr", "bucket", "10-20")["mean"] == pytest.approx(30.0)
     assert _row(agg, "a", "psnr", "bucket", "10-20")["n"] == 2
     b = _row(agg, "b", "psnr", "all", "all")
-    assert (b["mean"], b["ci_low"], b["ci_high"], b["n"]) == (1.0, 1.0, 1.0, 1)  # one value: a zero-width CI
+    assert (b["mean"], b["n"], b["photos"]) == (1.0, 1, 1) and math.isnan(b["ci_low"]) and math.isnan(b["ci_high"])
+    assert _row(agg, "a", "psnr", "all", "all")["photos"] == 3  # one photo: no interval (it would have zero width)
     # b has no strokes / 10-20 rows: no empty groups are invented.
     assert len(agg[agg.method == "b"]) == 3
     # Method order follows the input; buckets sort numerically, not as strings.
@@ -136,7 +137,7 @@ def test_nan_values_are_left_out_of_mean_and_n():
     assert r["mean"] == pytest.approx(0.3) and r["n"] == 2
     empty = _row(agg, "a", "hole_l1", "bucket", "0-10")
     assert empty["n"] == 0 and math.isnan(empty["mean"]) and math.isnan(empty["ci_low"])
-    assert summary.metrics_json(agg)["a"]["hole_l1"]["0-10"] is None
+    assert summary.breakdown_json(agg)["a"]["hole_l1"]["0-10"] is None
 
 
 @pytest.mark.parametrize(
@@ -176,7 +177,7 @@ def test_metrics_json_structure_is_exact():
             ("telea", "i2", "m", "strokes", 0.35, "30-40", "lpips", np.nan),
         ]
     )
-    got = summary.metrics_json(stats.aggregate(df, n_boot=20))
+    got = summary.breakdown_json(stats.aggregate(df, n_boot=20))
     expected = {
         "gan": {
             "psnr": {"all": 25.06173, "boxes": 30.0, "strokes": 20.12346, "0-10": 30.0, "30-40": 20.12346},
@@ -196,7 +197,7 @@ def test_metrics_json_structure_is_exact():
 def test_metrics_json_rejects_kind_named_like_a_bucket():
     df = _frame([("a", "i1", "m", "0-10", 0.05, "0-10", "psnr", 1.0)])
     with pytest.raises(ValueError, match="mask kind"):
-        summary.metrics_json(stats.aggregate(df, n_boot=5))
+        summary.breakdown_json(stats.aggregate(df, n_boot=5))
 
 
 # --------------------------------------------------------------------------- summary.md
@@ -253,13 +254,12 @@ def test_summary_bolds_all_tied_methods():
     assert not any("**" in c for c in rows["c"])
 
 
-def test_summary_lists_every_method_bucket_kind_timing_and_description():
+def test_summary_lists_every_method_bucket_kind_and_description():
     agg = stats.aggregate(_synthetic(methods=("a", "b", "c|d")), n_boot=50)
     md = summary.summary_markdown(
         agg,
         DIRECTIONS,
         DESCRIPTIONS,
-        timings={"a": 0.0123, "b": 2.5, "c|d": 0.5},
         title="Toy",
         notes="seed 0",
         plots={"psnr": "plots/psnr.png"},
@@ -274,8 +274,7 @@ def test_summary_lists_every_method_bucket_kind_timing_and_description():
     assert header == ["method", "boxes", "strokes"]
     # Cell format: mean [low, high].
     assert rows["b"][0].count("[") == 1 and rows["b"][0].endswith("]")
-    _, timing = _table_rows(md, "Timing")
-    assert timing["a"][0] == "**12.3 ms**" and timing["b"][0] == "2.50 s"
+    assert "## Timing" not in md and " ms" not in md  # nothing that changes from run to run
     for text in DESCRIPTIONS.values():
         assert text in md
     assert "![psnr vs hole ratio](plots/psnr.png)" in md and "![Samples](grids/test.png)" in md
@@ -455,3 +454,81 @@ def test_summary_shows_diverse_fills_beside_their_quality():
     assert md.index("## Diverse fills") < md.index("## Overview")
     assert "| m | all | 20 | 4 | 0.0812 | 0.2101 | 0.1999 |" in md
     assert "## Diverse fills" not in summary.summary_markdown(agg, {"lpips": False, "psnr": True})
+
+
+def _clustered(n_photos=30, seed=0):
+    """Photos with 2-9 crops each: a photo effect (sd 1) shared by its crops, crop noise (sd 0.3)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_photos):
+        effect = rng.normal()
+        for k in range(int(rng.integers(2, 10))):
+            v = effect + 0.3 * rng.normal()
+            rows.append(("a", f"p{p}", f"k{k}", "box", 0.35, "30-40", "x", v))
+            rows.append(("b", f"p{p}", f"k{k}", "box", 0.35, "30-40", "x", v + 0.1 + 0.2 * rng.normal()))
+    return _frame(rows)
+
+
+def test_aggregate_resamples_photos_not_pairs():
+    # 2 photos x 10 crops, values 0 and 1: a resample is photo A twice, B twice or one of each, so the 95%
+    # CI is [0, 1]; resampling the 20 crops as if independent would give about 0.5 +- 0.22
+    df = _frame([("a", ph, f"k{k}", "box", 0.35, "30-40", "x", float(ph == "B")) for ph in "AB" for k in range(10)])
+    r = _row(stats.aggregate(df, n_boot=400), "a", "x", "all", "all")
+    assert (r["mean"], r.ci_low, r.ci_high, r.n, r.photos) == (0.5, 0.0, 1.0, 20, 2)
+
+
+def test_photo_bootstrap_agrees_with_scipy():
+    from scipy.stats import bootstrap
+
+    df = _clustered()
+    r = _row(stats.aggregate(df, n_boot=4000, seed=1), "a", "x", "all", "all")
+    a = df[df.method == "a"].groupby("image_id").value.agg(["sum", "count"])
+    ref = bootstrap((a["sum"].to_numpy(), a["count"].to_numpy()), lambda s, c, axis=-1: s.sum(axis) / c.sum(axis),
+                    paired=True, vectorized=True, n_resamples=4000, method="percentile", random_state=2)
+    low, high = ref.confidence_interval
+    width = high - low
+    assert r.ci_low == pytest.approx(low, abs=0.06 * width) and r.ci_high == pytest.approx(high, abs=0.06 * width)
+    pairs = stats.aggregate(df.assign(image_id=df.image_id + df.mask_id), n_boot=4000, seed=1)  # crops as photos
+    assert _row(pairs, "a", "x", "all", "all").ci_high - _row(pairs, "a", "x", "all", "all").ci_low < 0.6 * width
+
+
+def test_paired_differences_use_the_means_resamples():
+    df = _clustered()
+    wide = df.pivot_table(index=["image_id", "mask_id"], columns="method", values="value").reset_index()
+    diff = _frame([("d", r.image_id, r.mask_id, "box", 0.35, "30-40", "x", r.b - r.a) for r in wide.itertuples()])
+    expected = _row(stats.aggregate(diff, n_boot=300, seed=5), "d", "x", "all", "all")
+    got = stats.paired_differences(df, [("b", "a")], {"x": False}, n_boot=300, seed=5).iloc[0]
+    assert got["diff"] == pytest.approx(expected["mean"])
+    assert (got.ci_low, got.ci_high) == (pytest.approx(expected.ci_low), pytest.approx(expected.ci_high))
+    assert got.photos == 30
+
+
+def test_headline_metrics_are_few_and_say_what_was_scored(tmp_path):
+    from inpaint.report import test_set_info
+
+    df = _frame([(m, f"i{i}", "m0", "box", r, "30-40" if r >= 0.3 else "10-20", metric, v + (m == "b"))
+                 for m in ("a", "b") for i, r in enumerate((0.1, 0.35, 0.5))
+                 for metric, v in (("lpips", 0.1 * (i + 1)), ("psnr", 20.0 + i), ("ssim", 0.5), ("hole_l1", 0.2))])
+    pairs_file = tmp_path / "test_pairs.csv"
+    pairs_file.write_text("pair_id,image_id\n0,i0\n1,i1\n2,i2\n")
+    pairs = pd.read_csv(pairs_file)
+    info = test_set_info(pairs, pairs_file, 128)
+    head = summary.headline_json(df, info)
+    assert head["test_set"] == {"pairs": 3, "photos": 3, "image_size": 128, "fingerprint": info["fingerprint"]}
+    assert head["a"] == {"lpips": 0.2, "lpips_30": 0.25, "psnr": 21.0, "psnr_30": 21.5, "ssim": 0.5, "ssim_30": 0.5}
+    assert head["b"]["lpips"] == 1.2 and "hole_l1" not in head["b"]  # the breakdown has the rest
+    assert test_set_info(pairs, pairs_file, 64)["fingerprint"] != info["fingerprint"]  # another crop size
+    pairs_file.write_text("pair_id,image_id\n0,i0\n1,i1\n2,i3\n")
+    assert test_set_info(pairs, pairs_file, 128)["fingerprint"] != info["fingerprint"]  # other pairs
+
+
+def test_training_curves_draw_every_loss_and_metric(tmp_path):
+    log = pd.DataFrame({"step": [1, 2, 3], "images": [8, 16, 24], "minutes": [0.1, 0.2, 0.3], "g_total": [1.0, 0.8, 0.7],
+                        "d_loss": [2.0, 1.9, 1.8], "kl": [np.nan] * 3})
+    val = pd.DataFrame({"step": [0, 3], "images": [0, 24], "lpips": [0.2, 0.18], "lpips_se": [0.01, 0.01],
+                        "lpips_start_fill": [0.2, 0.2], "psnr": [20.0, 20.5], "psnr_start_fill": [20.0, 20.0]})
+    plots.plot_training_curves(log, val, tmp_path / "curves.png", "toy")
+    with Image.open(tmp_path / "curves.png") as im:
+        assert im.width > im.height > 200  # one row of four panels: g_total, d_loss, val lpips, val psnr
+    with pytest.raises(ValueError, match="nothing to plot for empty"):
+        plots.plot_training_curves(log[["step", "images"]], val[["step", "images"]], tmp_path / "x.png", "empty")

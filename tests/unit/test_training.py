@@ -304,3 +304,21 @@ def test_set_param_overrides_known_keys_and_names_unknown_ones():
     assert params["train"]["lama"]["loss"] == {"adv": 0}
     with pytest.raises(ValueError, match="use key=value"):
         training.set_param(params, "train.common.lr_g")
+
+
+def test_a_last_pt_with_the_older_random_state_format_resumes(setup, tmp_path, capsys):
+    def stop(step):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    for old in ("cpu-only list", "rank 0's only"):
+        out = tmp_path / old
+        with pytest.raises(KeyboardInterrupt):
+            _run(CFG, setup, out, on_step=stop)
+        state = load_checkpoint(out / "last.pt")
+        state["rngs"] = [r["cpu"] for r in state["rngs"]]  # as written before CUDA states were kept
+        if old == "rank 0's only":
+            del state["rngs"]
+        save_checkpoint(out / "last.pt", state)
+        assert _run(CFG, setup, out)["steps"] == 6
+        assert "resuming autoencoder from step 4" in capsys.readouterr().out
