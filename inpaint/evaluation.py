@@ -269,3 +269,13 @@ def diversity(model, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
         quality.append(torch.stack([lp(s[a], gt) for a in range(n)]).mean(0).cpu().numpy())
     out = pairs[["image_id", "mask_id", "hole_ratio"]].reset_index(drop=True)
     return out.assign(diversity=np.concatenate(div), sample_lpips=np.concatenate(quality))
+
+
+def params_checker():
+    """The checker of params.yaml's `evaluate` section (inpaint.params); method names are checked by
+    `check_names` against the trained models too."""
+    from inpaint.metrics import METRICS
+    from inpaint.params import choice, integer, items, section, text
+
+    return section({"methods": items(text, min_len=1), "metrics": items(choice(*METRICS), min_len=1), "device": text,
+                    "batch_size": integer(1), "bootstrap": integer(1), "samples": integer(1)})

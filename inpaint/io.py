@@ -34,6 +34,11 @@ class ImageError(ValueError):
 def read_rgb8(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a photo to uint8 RGB (H, W, 3), normalised as the module docstring says."""
     path = Path(path)
+    return _to_rgb8(_decode(path, max_pixels), path)
+
+
+def _decode(path: Path, max_pixels: int) -> Image.Image:
+    """The decoded, EXIF-rotated image; every failure is an ImageError naming the file and the fix."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -51,8 +56,7 @@ def read_rgb8(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. corrupt EXIF: the pixels still decode fine
                 im.load()
-                im = ImageOps.exif_transpose(im)
-            return _to_rgb8(im, path)
+                return ImageOps.exif_transpose(im)
     except ImageError:
         raise
     except UnidentifiedImageError as e:
@@ -82,8 +86,28 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return read_rgb8(path, max_pixels).astype(np.float32) / 255.0
 
 
+def mask_level(path: str | Path) -> np.ndarray:
+    """The brightness that decides a mask's hole, uint8 (H, W), by one rule for every kind of file:
+
+    - the brightest of its colour channels (grey, palette and RGB alike: a pure-red stroke on black
+      counts as bright, not as a third of white);
+    - except when the file has transparency and its colour is one flat value (an "alpha-only" mask,
+      as image editors export a selection): then transparency decides, 255 - alpha, so a transparent
+      pixel reads as white (a hole, with the default polarity).
+    """
+    path = Path(path)
+    im = _decode(path, MAX_PIXELS)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = np.asarray(im.convert("RGBA"))
+        colour, alpha = rgba[..., :3], rgba[..., 3]
+        if alpha.min() < 255 and colour.min() == colour.max():
+            return (255 - alpha).astype(np.uint8)
+    return _to_rgb8(im, path).max(axis=2)
+
+
 def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask as float32 (H, W) with 1 = hole.
+    """Read a mask as float32 (H, W) with 1 = hole: `mask_level` >= 128 for "white_hole" (our
+    convention), < 128 for "black_hole".
 
     Args:
         polarity: "white_hole" (bright pixels are the hole, our convention) or "black_hole".
@@ -91,8 +115,8 @@ def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, i
     """
     if polarity not in POLARITIES:
         raise ValueError(f"mask polarity {polarity!r} is unknown; use one of {POLARITIES}")
-    grey = read_rgb8(path).mean(axis=2)
-    hole = grey >= 128 if polarity == "white_hole" else grey < 128
+    level = mask_level(path)
+    hole = level >= 128 if polarity == "white_hole" else level < 128
     if size is not None and hole.shape != tuple(size):
         hole = np.asarray(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST))
     return hole.astype(np.float32)
@@ -154,23 +178,54 @@ def write_csv(path: str | Path, frame) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path):
-    """Yield a fresh temporary folder beside `path`; it replaces `path` whole only on success."""
+    """Yield a fresh temporary folder beside `path`; it replaces `path` whole only on success.
+
+    Temporary folders of an earlier run that was killed (`.<name>.*` beside `path`) are removed first:
+    a stage's outputs are written by one process at a time (DVC locks the repository)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        if stale.is_dir():
+            _rmtree(stale)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / "x")
-            os.replace(tmp, path)
-            _rmtree(old)
-        else:
-            os.replace(tmp, path)
+        _swap_in(tmp, path)
     finally:
         if tmp.exists():
             _rmtree(tmp)
+
+
+@contextlib.contextmanager
+def staged_into(folder: str | Path):
+    """Yield a temporary folder inside `folder`; on success each thing written there replaces its
+    namesake in `folder` (files and whole subfolders, each atomically); on failure nothing in `folder`
+    changes. Other entries of `folder` are left alone. Staging folders of a killed run are removed first."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".staging.*"):
+        _rmtree(stale)
+    tmp = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+    try:
+        yield tmp
+        for entry in sorted(tmp.iterdir()):
+            os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~_UMASK)
+            _swap_in(entry, folder / entry.name)
+    finally:
+        _rmtree(tmp)
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Put `new` (a file or folder) where `path` is, replacing it; a folder goes aside first, so
+    `path` is always either the old or the new one."""
+    if path.is_dir() and not path.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+        os.replace(path, old / "x")
+        os.replace(new, path)
+        _rmtree(old)
+    else:
+        os.replace(new, path)
 
 
 def _rmtree(path: Path) -> None:

@@ -270,3 +270,25 @@ def write_table(out_dir, table: pd.DataFrame) -> None:
     if table.empty:
         raise ValueError("no masks: list at least one kind in masks.kinds or set masks.external")
     write_csv(Path(out_dir) / "masks.csv", table)
+
+
+def params_checker():
+    """The checker of params.yaml's `masks` section (inpaint.params), with this module's mask kinds."""
+    from inpaint.params import ParamsError, choice, integer, mapping, nullable, ratio, section, text
+
+    fields = section({
+        "per_kind": integer(1, 100_000), "min_ratio": ratio, "max_ratio": ratio,
+        "kinds": mapping(nullable(mapping()), keys=choice(*MASKS)),
+        "external": section({"path": nullable(text), "polarity": choice("white_hole", "black_hole"), "kind": text,
+                             "limit": integer(1)}),
+    })
+
+    def check(v, key):
+        fields(v, key)
+        if v["min_ratio"] >= v["max_ratio"]:
+            raise ParamsError(f"{key}.min_ratio {v['min_ratio']} is not below {key}.max_ratio {v['max_ratio']}; "
+                              "make min_ratio the smaller")
+        if not v["kinds"] and not v["external"]["path"]:
+            raise ParamsError(f"{key}.kinds is empty and {key}.external.path is null, so there would be no masks; "
+                              f"list a kind ({sorted(MASKS)}) or a folder of masks")
+    return check

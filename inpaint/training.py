@@ -512,3 +512,59 @@ def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, va
         print(f"warning: {cfg['model']} hit train.max_minutes at step {step} of {cfg['max_steps']}; "
               "results now depend on this machine's speed (raise max_minutes or lower max_steps)")
     return summary
+
+
+def params_checker():
+    """The checker of params.yaml's `train` section (inpaint.params): `common` must have every key, a
+    model's own section any of them; the model names, metrics, mask kinds, perceptual taps and each
+    generator's kwargs come from their registries."""
+    from inpaint.masks import MASKS
+    from inpaint.models import DISCRIMINATORS, GENERATORS
+    from inpaint.params import (ParamsError, boolean, choice, integer, items, kwargs_of, mapping, nullable, number,
+                                positive, ratio, section, text, weight)
+    from inpaint.perceptual import ALEXNET_LAYERS, VGG16_LAYERS
+
+    metric = choice(*METRICS)
+
+    def fields(model: str | None) -> dict:
+        part = model is not None  # a model's own section may set any subset
+        out = {
+            "device": text, "init_from": nullable(text), "init_optimizers": boolean,
+            "batch_size": integer(1), "max_steps": integer(0), "max_minutes": number(0), "workers": integer(0),
+            "distributed": section({"nproc_per_node": integer(1), "nnodes": integer(1),
+                                    "backend": choice("auto", "gloo", "nccl")}, partial=part),
+            "lr_g": positive, "lr_d": positive, "warmup_steps": integer(0),
+            "betas": items(number(0, 1, hi_open=True), length=2), "ema_decay": number(0, 1, hi_open=True),
+            "log_every": integer(1), "val_every": integer(1), "ckpt_every": integer(1), "val_size": integer(1),
+            "val_metrics": items(metric, min_len=1), "best_metric": metric,
+            "discriminator": section({"name": choice(*DISCRIMINATORS), "kwargs": mapping()}, partial=part),
+            "masks": section({"kinds": mapping(weight, keys=choice(*MASKS)), "min_ratio": ratio, "max_ratio": ratio},
+                             partial=part),
+            "augment": section({"min_scale": number(0, 1, lo_open=True), "color": weight}, partial=part),
+            "curriculum": section({"size": integer(32, multiple=16), "steps": integer(0)}, partial=part),
+            "loss": section({
+                "l1_hole": weight, "l1_valid": weight, "perceptual": weight, "style": weight,
+                "perceptual_net": choice("alexnet", "vgg16"),
+                "perceptual_layers": items(choice(*ALEXNET_LAYERS, *VGG16_LAYERS), min_len=1), "adv": weight,
+                "adv_kind": choice("hinge", "nonsaturating"), "adv_start": integer(0), "kl": weight, "r1": weight,
+                "diversity": weight, "diversity_margin": weight, "diversity_pool": integer(1),
+                "sample_perceptual": weight,
+            }, partial=part),
+        }
+        if part:
+            out["kwargs"] = kwargs_of(GENERATORS[model], f"the {model} generator")
+        return out
+
+    def check(v, key):
+        if not isinstance(v, dict) or "models" not in v or "common" not in v:
+            raise ParamsError(f"{key} needs models, common and a section per model; see the project's params.yaml")
+        items(choice(*GENERATORS), min_len=1)(v["models"], f"{key}.models")
+        section(fields(None))(v["common"], f"{key}.common")
+        for name, own in v.items():
+            if name in ("models", "common"):
+                continue
+            if name not in GENERATORS:
+                raise ParamsError(f"{key}.{name} is not a generator; the sections of {key} are models, common and "
+                                  f"one per generator: {sorted(GENERATORS)}")
+            section(fields(name), partial=True)(own if own is not None else {}, f"{key}.{name}")
+    return check

@@ -2,9 +2,9 @@
 import argparse
 import sys
 
-import yaml
 
 from inpaint.io import atomic_dir, write_csv
+from inpaint.params import BASE, DATA, load
 from inpaint.sources import SourceError, build_manifest
 
 
@@ -13,7 +13,7 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", required=True, help="folder for manifest.csv, skipped.csv (and built-in photos)")
     args = ap.parse_args()
-    params = yaml.safe_load(open(args.params))
+    params = load(args.params, {"base": BASE, "data": DATA})  # checked before anything runs
     p = params["data"]
     with atomic_dir(args.out) as tmp:
         manifest, skipped = build_manifest(str(p["source"]), args.out, params["base"]["image_size"], p["on_error"],

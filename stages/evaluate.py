@@ -3,11 +3,12 @@ import argparse
 import sys
 
 import pandas as pd
-import yaml
 
 from inpaint.data import load_pairs
 from inpaint.distributed import pin_gpus
-from inpaint.evaluation import evaluate
+from inpaint.evaluation import evaluate, params_checker
+from inpaint.io import staged_into
+from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
 from inpaint.report import test_set_info, write_report
 
 
@@ -19,7 +20,8 @@ def main() -> None:
     ap.add_argument("--checkpoints", required=True, help="folder with <model>/best.pt")
     ap.add_argument("--out", required=True, help="reports folder")
     args = ap.parse_args()
-    params = yaml.safe_load(open(args.params))
+    sections = {"base": BASE, "cuda_visible_devices": CUDA_VISIBLE_DEVICES, "evaluate": params_checker()}
+    params = load(args.params, sections)  # checked before anything runs
     pin_gpus(params.get("cuda_visible_devices"))
     p = params["evaluate"]
     pairs = pd.read_csv(args.pairs, dtype={"pair_id": str})
@@ -28,7 +30,8 @@ def main() -> None:
           flush=True)
     results = evaluate(p["methods"], images, masks, pairs, p["metrics"], args.checkpoints, p["device"], p["batch_size"])
     test_set = test_set_info(pairs, args.pairs, params["base"]["image_size"])
-    write_report(args.out, results, images, masks, pairs, p["bootstrap"], params["base"]["seed"], p["samples"], test_set)
+    with staged_into(args.out) as tmp:  # the last good reports stay in place until the new ones are complete
+        write_report(tmp, results, images, masks, pairs, p["bootstrap"], params["base"]["seed"], p["samples"], test_set)
     print(f"evaluate: {len(results.per_image)} measurements -> {args.out}")
 
 
@@ -38,5 +41,5 @@ if __name__ == "__main__":
     except ValueError as e:
         sys.exit(f"evaluate: {e}")
     except KeyboardInterrupt:
-        sys.exit("evaluate: interrupted before the reports were complete (DVC removes the old ones when the stage "
-                 "starts); rerun `dvc repro`, or restore the last report: git checkout -- reports && dvc checkout evaluate")
+        sys.exit("evaluate: interrupted; reports/ still holds the last complete report (the new one is written aside "
+                 "and moved in only when complete); rerun `dvc repro` to finish")

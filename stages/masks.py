@@ -3,10 +3,10 @@ import argparse
 import sys
 
 import pandas as pd
-import yaml
 
 from inpaint.io import atomic_dir
-from inpaint.masks import generate_set, import_external, write_table
+from inpaint.masks import generate_set, import_external, params_checker, write_table
+from inpaint.params import BASE, load
 
 
 def main() -> None:
@@ -14,7 +14,7 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", required=True, help="folder for the mask PNGs (white = hole) and masks.csv")
     args = ap.parse_args()
-    params = yaml.safe_load(open(args.params))
+    params = load(args.params, {"base": BASE, "masks": params_checker()})  # checked before anything runs
     base, p = params["base"], params["masks"]
     ext = p.get("external") or {}
     with atomic_dir(args.out) as tmp:

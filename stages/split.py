@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from inpaint.io import atomic_dir, write_csv
+from inpaint.params import BASE, SPLIT, load
 from inpaint.split import assign_splits, make_test_pairs
 
 
@@ -17,7 +17,7 @@ def main() -> None:
     ap.add_argument("--masks", required=True, help="masks.csv of the masks stage")
     ap.add_argument("--out", required=True, help="folder for train.csv, val.csv, test.csv, test_pairs.csv")
     args = ap.parse_args()
-    params = yaml.safe_load(open(args.params))
+    params = load(args.params, {"base": BASE, "split": SPLIT})  # checked before anything runs
     p = params["split"]
     manifest = assign_splits(pd.read_csv(args.manifest, keep_default_na=False), p["val"], p["test"], params["base"]["seed"])
     pairs = make_test_pairs(manifest[manifest.split == "test"], pd.read_csv(args.masks), p["pairs_per_cell"],

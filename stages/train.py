@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from inpaint import distributed
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
 from inpaint.io import write_text
 from inpaint.metrics import mean_scores
+from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
 from inpaint.plots import plot_training_curves
-from inpaint.training import TrainingDiverged, model_config, train
+from inpaint.training import TrainingDiverged, model_config, params_checker, train
 
 
 def main() -> None:
@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="run folder (checkpoints, sample grids)")
     ap.add_argument("--logs", required=True, help="folder for log.csv and val.csv (DVC plots)")
     args = ap.parse_args()
-    params = yaml.safe_load(open(args.params))
+    sections = {"base": BASE, "cuda_visible_devices": CUDA_VISIBLE_DEVICES, "train": params_checker()}
+    params = load(args.params, sections)  # checked before anything runs
     cfg = model_config(params, args.model)
     distributed.pin_gpus(params.get("cuda_visible_devices"))
     code = distributed.launch(cfg, [__file__, *sys.argv[1:]])

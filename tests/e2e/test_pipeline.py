@@ -146,6 +146,25 @@ def test_evaluating_again_changes_no_tracked_report_file(project):
     assert "reports/timings.json" not in run(["git", "status", "--porcelain", "--untracked-files=all"], dst).stdout
 
 
+def test_a_failed_evaluation_keeps_the_last_reports(project):
+    """DVC leaves the persisted reports in place and evaluate writes the new ones aside: a run that fails
+    after scoring (a VAE's diversity needs 2 samples) changes nothing in reports/ and leaves no temp folder."""
+    dst, _ = project
+    files = sorted(p for p in (dst / "reports").rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    text = (dst / "params.yaml").read_text()
+    params = yaml.safe_load(text)
+    params["evaluate"]["samples"] = 1
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        out = run(["dvc", "repro"], dst, check=False)
+        assert out.returncode != 0 and "needs at least 2 samples" in out.stdout + out.stderr
+    finally:
+        (dst / "params.yaml").write_text(text)
+    assert sorted(p for p in (dst / "reports").rglob("*") if p.is_file()) == files
+    assert {p: p.read_bytes() for p in files} == before
+
+
 def test_changing_masks_params_reruns_only_masks_and_downstream(project):
     dst, _ = project
     params = yaml.safe_load((dst / "params.yaml").read_text())

@@ -107,3 +107,66 @@ def test_remove_stale_temps_only_touches_atomic_leftovers(tmp_path):
     removed = remove_stale_temps(tmp_path)
     assert [p.name for p in removed] == [".last.pt.abc123.tmp.pt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_atomic_dir_removes_the_temporary_folders_of_a_killed_run(tmp_path):
+    from inpaint.io import atomic_dir
+
+    stale = tmp_path / ".masks.k1ll3d"  # what a run killed mid-write leaves beside its output
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "big.png").write_bytes(b"x" * 100)
+    other = tmp_path / ".other.abc"  # another output's: left alone
+    other.mkdir()
+    with atomic_dir(tmp_path / "masks") as tmp:
+        (tmp / "a.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.abc", "masks"]
+    assert (tmp_path / "masks" / "a.txt").read_text() == "new"
+
+
+def test_staged_into_replaces_what_it_wrote_only_on_success(tmp_path):
+    from inpaint.io import staged_into
+
+    reports = tmp_path / "reports"
+    (reports / "plots").mkdir(parents=True)
+    (reports / "plots" / "old.png").write_text("old plot")
+    (reports / "summary.md").write_text("last good")
+    (reports / "recipe.md").write_text("not ours")
+    with pytest.raises(RuntimeError):
+        with staged_into(reports) as tmp:
+            (tmp / "summary.md").write_text("half")
+            raise RuntimeError("evaluation failed")
+    assert (reports / "summary.md").read_text() == "last good" and (reports / "plots" / "old.png").exists()
+    assert sorted(p.name for p in reports.iterdir()) == ["plots", "recipe.md", "summary.md"]  # no staging left
+    (reports / ".staging.k1ll3d").mkdir()  # a killed run's
+    with staged_into(reports) as tmp:
+        (tmp / "plots").mkdir()
+        (tmp / "plots" / "new.png").write_text("new plot")
+        (tmp / "summary.md").write_text("new")
+    assert sorted(p.name for p in reports.iterdir()) == ["plots", "recipe.md", "summary.md"]
+    assert [p.name for p in (reports / "plots").iterdir()] == ["new.png"] and (reports / "summary.md").read_text() == "new"
+    assert (reports / "recipe.md").read_text() == "not ours"
+
+
+def test_mask_rule_for_rgb_alpha_and_palette_masks(tmp_path):
+    from PIL import Image
+
+    from inpaint.io import read_mask
+
+    hole = np.zeros((8, 10), bool)
+    hole[2:5, 3:8] = True
+    red = np.zeros((8, 10, 3), np.uint8)
+    red[hole] = (255, 0, 0)  # a pure-red stroke on black: its brightest channel is 255
+    Image.fromarray(red).save(tmp_path / "red.png")
+    alpha = np.zeros((8, 10, 4), np.uint8)
+    alpha[..., 3] = np.where(hole, 0, 255)  # flat black colour, transparent where the hole is
+    Image.fromarray(alpha, "RGBA").save(tmp_path / "alpha.png")
+    grey = Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L")
+    grey.save(tmp_path / "grey.png")
+    grey.convert("P").save(tmp_path / "palette.png")
+    photo = np.zeros((8, 10, 4), np.uint8)  # colour that varies: the colour decides, alpha is ignored
+    photo[..., :3] = np.where(hole, 255, 0)[..., None]
+    photo[..., 3] = 128
+    Image.fromarray(photo, "RGBA").save(tmp_path / "rgba.png")
+    for name in ("red", "alpha", "grey", "palette", "rgba"):
+        assert np.array_equal(read_mask(tmp_path / f"{name}.png"), hole.astype(np.float32)), name
+        assert np.array_equal(read_mask(tmp_path / f"{name}.png", "black_hole"), (~hole).astype(np.float32)), name

@@ -1,0 +1,181 @@
+"""params.yaml checked against a schema, once, before a stage does anything.
+
+Every key must be known, every value of the right type and range. A problem is a ParamsError that
+names the key by its full dotted name, the value, and the fix, e.g.
+    params.yaml: base.image_size is 0; use a whole number from 32 to 2048, a multiple of 16
+Unknown keys are errors (a typo must not be silently ignored).
+
+The schema is built from small checkers: each is a function (value, key) -> None that raises.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+
+import yaml
+
+
+
+class ParamsError(ValueError):
+    """A params.yaml value that cannot work; the message names the dotted key and the fix."""
+
+
+def _fail(key: str, value, fix: str):
+    raise ParamsError(f"{key} is {value!r}; {fix}")
+
+
+# --------------------------------------------------------------------------- checkers
+
+
+def integer(lo=None, hi=None, multiple: int = 1):
+    def check(v, key):
+        ok = isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
+        if not ok or v % multiple:
+            span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}" if lo is not None else ""
+            _fail(key, v, f"use a whole number {span}".rstrip() + (f", a multiple of {multiple}" if multiple > 1 else ""))
+    return check
+
+
+def number(lo=None, hi=None, lo_open: bool = False, hi_open: bool = False):
+    def check(v, key):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi))
+        if not ok:
+            left = "" if lo is None else f"{'above' if lo_open else 'at least'} {lo}"
+            right = "" if hi is None else f"{'below' if hi_open else 'at most'} {hi}"
+            _fail(key, v, "use a number " + " and ".join(x for x in (left, right) if x))
+    return check
+
+
+def boolean(v, key):
+    if not isinstance(v, bool):
+        _fail(key, v, "use true or false")
+
+
+def text(v, key):
+    if not isinstance(v, str) or not v:
+        _fail(key, v, "use a non-empty string")
+
+
+def choice(*options):
+    def check(v, key):
+        if v not in options:
+            _fail(key, v, f"use one of {list(options)}")
+    return check
+
+
+def nullable(inner):
+    def check(v, key):
+        if v is not None:
+            inner(v, key)
+    return check
+
+
+def either(*checks, fix: str):
+    def check(v, key):
+        for c in checks:
+            try:
+                return c(v, key)
+            except ParamsError:
+                pass
+        _fail(key, v, fix)
+    return check
+
+
+def items(inner, min_len: int = 0, length: int | None = None):
+    def check(v, key):
+        if not isinstance(v, list) or len(v) < min_len or (length is not None and len(v) != length):
+            want = f"{length} values" if length is not None else f"at least {min_len} value(s)" if min_len else "values"
+            _fail(key, v, f"use a list of {want}, e.g. [a, b]")
+        for i, x in enumerate(v):
+            inner(x, f"{key}[{i}]")
+    return check
+
+
+def mapping(value=None, keys=None):
+    """A dict with free keys (`keys` checks each name) and values checked by `value`."""
+    def check(v, key):
+        if not isinstance(v, dict):
+            _fail(key, v, "use a mapping {name: value}")
+        for k, x in v.items():
+            if keys is not None:
+                keys(k, f"{key} key")
+            if value is not None:
+                value(x, f"{key}.{k}")
+    return check
+
+
+def section(fields: dict, partial: bool = False):
+    """A dict with exactly these keys (`partial`: any subset), each checked by its checker."""
+    def check(v, key):
+        if not isinstance(v, dict):
+            _fail(key, v, f"use a mapping with keys {sorted(fields)}")
+        unknown = sorted(set(v) - set(fields))
+        if unknown:
+            raise ParamsError(f"{key}.{unknown[0]} is not a known key; the keys of {key} are {sorted(fields)} "
+                              "(a typo? remove it or fix its name)")
+        missing = [] if partial else sorted(set(fields) - set(v))
+        if missing:
+            raise ParamsError(f"{key}.{missing[0]} is missing; add it (see the project's params.yaml for its default)")
+        for k, x in v.items():
+            fields[k](x, f"{key}.{k}")
+    return check
+
+
+# --------------------------------------------------------------------------- the sections without registries
+# (the masks, train and evaluate sections are checked by inpaint.masks, inpaint.training and
+# inpaint.evaluation, next to the registries of names they accept: a stage depends only on what it reads)
+
+ratio = number(0, 1)
+positive = number(0, lo_open=True)
+weight = number(0)
+
+SECTIONS = ("base", "cuda_visible_devices", "data", "masks", "split", "train", "evaluate")
+BASE = section({"seed": integer(0), "image_size": integer(32, 2048, multiple=16)})
+CUDA_VISIBLE_DEVICES = nullable(either(integer(0), text, fix='use GPU indices like 1 or "0,1", or null'))
+DATA = section({"source": text, "on_error": choice("fail", "skip"), "small": choice("reject", "upscale")})
+SPLIT = section({"val": positive, "test": positive, "pairs_per_cell": integer(1), "min_crop_scale": number(0, 1, lo_open=True)})
+
+
+def kwargs_of(cls, what: str):
+    """The keyword arguments a class's constructor takes: an unknown one is named with its dotted key."""
+    names = [p for p in inspect.signature(cls).parameters if p != "self"]
+
+    def check(v, key):
+        if not isinstance(v, dict):
+            _fail(key, v, f"use a mapping of {what} arguments")
+        unknown = sorted(set(v) - set(names))
+        if unknown:
+            raise ParamsError(f"{key}.{unknown[0]} is not an argument of {what}; it takes {names}")
+    return check
+
+
+def check(params: dict, sections: dict, file: str = "params.yaml") -> dict:
+    """Raise ParamsError (prefixed with `file`) for the first problem: a top-level key that is not one
+    of SECTIONS, or a problem in one of `sections` ({name: checker}: the ones the stage reads)."""
+    try:
+        if not isinstance(params, dict):
+            raise ParamsError(f"the file is not a mapping of sections ({list(SECTIONS)})")
+        unknown = sorted(set(params) - set(SECTIONS))
+        if unknown:
+            raise ParamsError(f"{unknown[0]} is not a known section; the sections are {list(SECTIONS)} (a typo?)")
+        for name, checker in sections.items():
+            if name not in params:
+                raise ParamsError(f"{name} is missing; add it (see the project's params.yaml)")
+            checker(params[name], name)
+    except ParamsError as e:
+        raise ParamsError(f"{file}: {e}") from None
+    return params
+
+
+def load(path: str | Path, sections: dict) -> dict:
+    """params.yaml read and checked: `sections` as for `check`."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; run from the project folder or pass --params") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+    return check(params, sections, str(path))
