@@ -46,23 +46,27 @@ def _decode(path: Path, max_pixels: int) -> Image.Image:
     if size == 0:
         raise ImageError(f"{path}: zero bytes; remove the empty file or re-export it")
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
-                    "(possible decompression bomb); downscale it or raise the limit"
-                )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. corrupt EXIF: the pixels still decode fine
-                im.load()
-                return ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. corrupt EXIF or TIFF tags: the pixels still decode, or fail below
+            return _open_checked(path, max_pixels)
     except ImageError:
         raise
     except UnidentifiedImageError as e:
         raise ImageError(f"{path}: not an image Pillow can read; remove it or convert it to PNG/JPEG") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: corrupt or truncated image ({e}); re-export or remove it") from e
+
+
+def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    with Image.open(path) as im:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageError(
+                f"{path}: {w}x{h} = {w * h / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
+                "(possible decompression bomb); downscale it or raise the limit"
+            )
+        im.load()
+        return ImageOps.exif_transpose(im)
 
 
 def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:

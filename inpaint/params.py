@@ -176,6 +176,8 @@ def load(path: str | Path, sections: dict) -> dict:
         params = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found; run from the project folder or pass --params") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
     return check(params, sections, str(path))
