@@ -117,7 +117,8 @@ def _score_pairs(gt: Path, other: Path, what: str) -> list[tuple[Path, Path]]:
         if not other.is_file():
             raise ValueError(f"{other} is a folder but {gt} is one image; give the {what} file")
         return [(gt, other)]
-    a = list_images(gt)
+    inside = other.is_dir() and gt.resolve() in other.resolve().parents  # predictions kept inside the truth folder
+    a = list_images(gt, skip=other if inside else None)
     if not a:
         raise ValueError(f"{gt}: no images found")
     if other.is_file():

@@ -54,7 +54,7 @@ def prepare(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     import cv2
 
     ys, xs = hole_crop(mask)
-    crop, cmask = image[ys, xs], mask[ys, xs]
+    crop, cmask = image[ys, xs], mask[ys, xs].astype(np.float32)  # the mask may be bool (a huge photo's)
     crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop  # only the crop becomes float
     h, w = cmask.shape
     scale = min(1.0, max_side / max(h, w))
@@ -65,7 +65,7 @@ def prepare(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     return Work((ys, xs), np.ascontiguousarray(crop), cmask)
 
 
-def paste(image: np.ndarray, mask: np.ndarray, work: Work, filled: np.ndarray) -> np.ndarray:
+def paste(image: np.ndarray, mask: np.ndarray, work: Work, filled: np.ndarray, in_place: bool = False) -> np.ndarray:
     """Put a filled work crop (float [0, 1]) back into the photo, in the photo's dtype (uint8 or float):
     the hole's content upsampled where the context was shrunk, known pixels kept at full resolution bit
     for bit. Mask 1 = hole."""
@@ -75,7 +75,8 @@ def paste(image: np.ndarray, mask: np.ndarray, work: Work, filled: np.ndarray) -
     crop = image[ys, xs]
     if filled.shape[:2] != crop.shape[:2]:
         filled = cv2.resize(filled, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_CUBIC)
-    out = image.copy()
+    # in place: the fill loop's photo, not needed again (no second copy of a huge photo), when numpy lets us
+    out = image if in_place and image.flags.writeable else image.copy()
     hole = mask[ys, xs] > 0.5  # masks here are 0/1: compositing is a copy of the hole pixels
     out[ys, xs][hole] = to_uint8(filled[hole]) if out.dtype == np.uint8 else np.clip(filled[hole], 0, 1)
     return out
@@ -324,7 +325,7 @@ def _load(job: Job, polarity: str, max_side: int, masks: dict) -> Loaded:
     image = read_rgb8(job.image)  # uint8: only the work crop is made float (prepare)
     if job.mask not in masks:
         masks.clear()  # keep one: a shared mask stays, per-photo masks are read once each
-        masks[job.mask] = read_mask(job.mask, polarity)
+        masks[job.mask] = read_mask(job.mask, polarity, dtype=bool)  # 1 byte a pixel: only the crop becomes float
     mask = masks[job.mask]
     if mask.shape != image.shape[:2]:  # the header check passed, so the file changed since
         raise ValueError(f"{job.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but {job.image} is "
@@ -371,7 +372,7 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
         group = pending.pop(size)
         filled = method.fill(np.stack([g.work.image for g in group]), np.stack([g.work.mask for g in group]))
         for item, f in zip(group, filled):
-            write(item, paste(item.image, item.mask, item.work, f))
+            write(item, paste(item.image, item.mask, item.work, f, in_place=True))
 
     masks: dict = {}
     # one thread decodes ahead and encodes behind while the method fills (both release the GIL)

@@ -79,7 +79,7 @@ def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
         im = im.convert("RGBA")
     if im.mode != "RGB":
         im = im.convert("RGB")  # drops alpha, expands L/LA/P/1/CMYK/YCbCr
-    a = np.asarray(im)
+    a = np.array(im)  # writable (np.asarray's view of Pillow's bytes is read-only): a fill can paste in place
     if a.ndim != 3 or a.shape[2] != 3:
         raise ImageError(f"{path}: unsupported pixel layout {im.mode} {a.shape}; convert it to RGB")
     return np.ascontiguousarray(a)
@@ -90,14 +90,15 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return read_rgb8(path, max_pixels).astype(np.float32) / 255.0
 
 
-def mask_level(path: str | Path) -> np.ndarray:
-    """The brightness that decides a mask's hole, uint8 (H, W), by one rule for every kind of file:
+def mask_level(path: str | Path, polarity: str = "white_hole") -> np.ndarray:
+    """The level that decides a mask's hole, uint8 (H, W), by one rule for every kind of file:
 
-    - the brightest of its colour channels (grey, palette and RGB alike: a pure-red stroke on black
-      counts as bright, not as a third of white);
+    - the colour channel farthest towards the hole's colour: the brightest with "white_hole" (a
+      pure-red stroke on black is a hole), the darkest with "black_hole" (a red stroke on white is);
+      grey and palette files have one level per pixel either way;
     - except when the file has transparency and its colour is one flat value (an "alpha-only" mask,
       as image editors export a selection): then transparency decides, 255 - alpha, so a transparent
-      pixel reads as white (a hole, with the default polarity).
+      pixel reads as white (the hole with "white_hole"; with "black_hole" the opaque pixels are).
     """
     path = Path(path)
     im = _decode(path, MAX_PIXELS)
@@ -106,24 +107,29 @@ def mask_level(path: str | Path) -> np.ndarray:
         colour, alpha = rgba[..., :3], rgba[..., 3]
         if alpha.min() < 255 and colour.min() == colour.max():
             return (255 - alpha).astype(np.uint8)
-    return _to_rgb8(im, path).max(axis=2)
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))  # one channel: no RGB copy (a 100 MP mask is 100 MB, not 300)
+    rgb = _to_rgb8(im, path)
+    return rgb.max(axis=2) if polarity == "white_hole" else rgb.min(axis=2)
 
 
-def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask as float32 (H, W) with 1 = hole: `mask_level` >= 128 for "white_hole" (our
-    convention), < 128 for "black_hole".
+def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, int] | None = None,
+              dtype=np.float32) -> np.ndarray:
+    """Read a mask as (H, W) with 1 = hole: `mask_level` >= 128 for "white_hole" (our convention),
+    < 128 for "black_hole".
 
     Args:
         polarity: "white_hole" (bright pixels are the hole, our convention) or "black_hole".
         size: optional (height, width) to resize to, nearest-neighbour so the mask stays binary.
+        dtype: float32 (what the networks take), or bool for a huge photo's mask (a quarter of the memory).
     """
     if polarity not in POLARITIES:
         raise ValueError(f"mask polarity {polarity!r} is unknown; use one of {POLARITIES}")
-    level = mask_level(path)
+    level = mask_level(path, polarity)
     hole = level >= 128 if polarity == "white_hole" else level < 128
     if size is not None and hole.shape != tuple(size):
         hole = np.asarray(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST))
-    return hole.astype(np.float32)
+    return hole.astype(dtype)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -208,8 +214,9 @@ def staged_into(folder: str | Path):
     changes. Other entries of `folder` are left alone. Staging folders of a killed run are removed first."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".staging.*"):
-        _rmtree(stale)
+    for stale in folder.glob(".*"):  # a killed run's staging folder, or a folder it had set aside (.plots.old.*)
+        if stale.is_dir() and (stale.name.startswith(".staging.") or ".old." in stale.name):
+            _rmtree(stale)
     tmp = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
     try:
         yield tmp

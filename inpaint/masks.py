@@ -279,16 +279,19 @@ def params_checker():
     fields = section({
         "per_kind": integer(1, 100_000), "min_ratio": ratio, "max_ratio": ratio,
         "kinds": mapping(nullable(mapping()), keys=choice(*MASKS)),
-        "external": section({"path": nullable(text), "polarity": choice("white_hole", "black_hole"), "kind": text,
-                             "limit": integer(1)}),
-    })
+        "external": nullable(section({"path": nullable(text), "polarity": choice("white_hole", "black_hole"),
+                                      "kind": text, "limit": integer(1)}, partial=True)),
+    }, partial=True)
 
     def check(v, key):
         fields(v, key)
+        for k in ("per_kind", "min_ratio", "max_ratio", "kinds"):
+            if k not in v:
+                raise ParamsError(f"{key}.{k} is missing; add it (see the project's params.yaml)")
         if v["min_ratio"] >= v["max_ratio"]:
             raise ParamsError(f"{key}.min_ratio {v['min_ratio']} is not below {key}.max_ratio {v['max_ratio']}; "
                               "make min_ratio the smaller")
-        if not v["kinds"] and not v["external"]["path"]:
+        if not v["kinds"] and not (v.get("external") or {}).get("path"):
             raise ParamsError(f"{key}.kinds is empty and {key}.external.path is null, so there would be no masks; "
                               f"list a kind ({sorted(MASKS)}) or a folder of masks")
     return check

@@ -135,7 +135,9 @@ SECTIONS = ("base", "cuda_visible_devices", "data", "masks", "split", "train", "
 BASE = section({"seed": integer(0), "image_size": integer(32, 2048, multiple=16)})
 CUDA_VISIBLE_DEVICES = nullable(either(integer(0), text, fix='use GPU indices like 1 or "0,1", or null'))
 DATA = section({"source": text, "on_error": choice("fail", "skip"), "small": choice("reject", "upscale")})
-SPLIT = section({"val": positive, "test": positive, "pairs_per_cell": integer(1), "min_crop_scale": number(0, 1, lo_open=True)})
+_GROUPS = either(number(0, 1, lo_open=True, hi_open=True), integer(1),
+                 fix="use a ratio below 1 (e.g. 0.1) or a whole number of photo groups (e.g. 2)")
+SPLIT = section({"val": _GROUPS, "test": _GROUPS, "pairs_per_cell": integer(1), "min_crop_scale": number(0, 1, lo_open=True)})
 
 
 def kwargs_of(cls, what: str):
@@ -169,15 +171,37 @@ def check(params: dict, sections: dict, file: str = "params.yaml") -> dict:
     return params
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as params.yaml needs it: a key given twice is an error (not last-wins), and nothing is read
+    as a date (2001-13-45 is a string, for the schema to refuse, not a crash in the date parser)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ParamsError(f"{key} is given twice (line {key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load(path: str | Path, sections: dict) -> dict:
     """params.yaml read and checked: `sections` as for `check`."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found; run from the project folder or pass --params") from None
     except UnicodeDecodeError:
         raise ParamsError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
-    except yaml.YAMLError as e:
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    except (yaml.YAMLError, ValueError, TypeError) as e:
         raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
     return check(params, sections, str(path))

@@ -160,8 +160,9 @@ def plot_training_curves(log: pd.DataFrame, val: pd.DataFrame, path: str | os.Pa
     """
     from matplotlib.figure import Figure
 
-    losses = [c for c in log.columns if c not in CURVE_AXES and log[c].notna().any()]
-    metrics = [c for c in val.columns if c not in CURVE_AXES and not c.endswith(("_se", "_start_fill"))]
+    losses = [c for c in log.columns if c not in CURVE_AXES and log[c].notna().any()] if "images" in log else []
+    metrics = [c for c in val.columns if c not in CURVE_AXES and not c.endswith(("_se", "_start_fill"))] \
+        if "images" in val else []
     panels = [("loss", c) for c in losses] + [("val", c) for c in metrics]
     if not panels:
         raise ValueError(f"nothing to plot for {title}: log.csv and val.csv have no loss or metric columns")

@@ -16,7 +16,7 @@ from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
 from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
 from inpaint.stats import aggregate, paired_differences
-from inpaint.summary import breakdown_json, headline_json, summary_markdown
+from inpaint.summary import breakdown_json, headline_json, plain_number, summary_markdown
 
 CI = 0.95
 # The hole ranges "what training adds" is shown for: every pair, and the large holes where fills differ.
@@ -128,8 +128,8 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
     if results.timings:
         t = results.timings
-        notes.append(f"Timings (seconds per pair, a separate warm pass: {t['pairs']} pairs, batch {t['batch_size']}, "
-                     f"{t['threads']} threads, {t['device']}) are in timings.json, which DVC caches outside git.")
+        notes.append("Timings (seconds per pair, from a separate warm pass, with its batch size, threads and "
+                     "device) are in timings.json, which DVC caches outside git: nothing here changes from run to run.")
     md = summary_markdown(agg, higher, descriptions(metrics), notes=notes, plots=plots,
                           figures=figures, paired=paired, diverse=pd.DataFrame(diverse))
     write_csv(out / "per_image.csv", per_image)
@@ -137,8 +137,8 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     breakdown = breakdown_json(agg)
     for r in diverse:  # dvc exp show can compare a sampler's diversity too
         key = "diversity" if r["holes"] == "all" else "diversity_30"
-        headline[r["method"]][key] = round(float(r["diversity"]), 5)
-        breakdown[r["method"]].setdefault("diversity", {})[r["holes"]] = round(float(r["diversity"]), 5)
+        headline[r["method"]][key] = plain_number(r["diversity"], 5)  # None, not NaN, without pairs: valid JSON
+        breakdown[r["method"]].setdefault("diversity", {})[r["holes"]] = plain_number(r["diversity"], 5)
     write_text(out / "metrics.json", json.dumps(headline, indent=1))
     write_text(out / "breakdown.json", json.dumps(breakdown, indent=1))
     if results.timings:

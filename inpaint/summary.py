@@ -19,7 +19,7 @@ HEADLINE_METRICS = ("lpips", "psnr", "ssim")
 LARGE_HOLES = 0.3  # the headline's second column per metric: pairs with at least 30% of the image in the hole
 
 
-def _plain(x, decimals: int):
+def plain_number(x, decimals: int):
     x = float(x)
     return None if not math.isfinite(x) else round(x, decimals)
 
@@ -41,8 +41,8 @@ def headline_json(per_image: pd.DataFrame, test_set: dict, decimals: int = 4) ->
         cell = out.setdefault(str(method), {})
         for metric in HEADLINE_METRICS:
             if (method, metric) in overall.index:
-                cell[metric] = _plain(overall[(method, metric)], decimals)
-                cell[f"{metric}_30"] = _plain(big.get((method, metric), float("nan")), decimals)
+                cell[metric] = plain_number(overall[(method, metric)], decimals)
+                cell[f"{metric}_30"] = plain_number(big.get((method, metric), float("nan")), decimals)
     return out
 
 
@@ -61,7 +61,7 @@ def breakdown_json(agg: pd.DataFrame, decimals: int = 5) -> dict:
                 f"group name {group!r} of method {row.method!r}, metric {row.metric!r} is used twice "
                 "(a mask kind named like a bucket or 'all'?); rename the mask kind"
             )
-        cell[group] = _plain(row.mean, decimals)
+        cell[group] = plain_number(row.mean, decimals)
     return out
 
 

@@ -530,7 +530,8 @@ def params_checker():
         part = model is not None  # a model's own section may set any subset
         out = {
             "device": text, "init_from": nullable(text), "init_optimizers": boolean,
-            "batch_size": integer(1), "max_steps": integer(0), "max_minutes": number(0), "workers": integer(0),
+            "batch_size": integer(1), "max_steps": integer(1), "max_minutes": number(0, lo_open=True),
+            "workers": integer(0),
             "distributed": section({"nproc_per_node": integer(1), "nnodes": integer(1),
                                     "backend": choice("auto", "gloo", "nccl")}, partial=part),
             "lr_g": positive, "lr_d": positive, "warmup_steps": integer(0),
@@ -567,4 +568,9 @@ def params_checker():
                 raise ParamsError(f"{key}.{name} is not a generator; the sections of {key} are models, common and "
                                   f"one per generator: {sorted(GENERATORS)}")
             section(fields(name), partial=True)(own if own is not None else {}, f"{key}.{name}")
+        for name in ["common", *(m for m in v if m not in ("models", "common"))]:
+            ratios = merge(v["common"]["masks"], ((v.get(name) or {}).get("masks") or {}))
+            if ratios["min_ratio"] >= ratios["max_ratio"]:
+                raise ParamsError(f"{key}.{name}.masks.min_ratio {ratios['min_ratio']} is not below its max_ratio "
+                                  f"{ratios['max_ratio']}; make min_ratio the smaller")
     return check

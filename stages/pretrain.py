@@ -28,20 +28,23 @@ from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
 from inpaint.io import IMAGE_EXTENSIONS, write_text
 from inpaint.metrics import mean_scores
+from inpaint.params import BASE, check, load
 from inpaint.pretrained import export
 from inpaint.sources import list_images
-from inpaint.training import TrainingDiverged, merge, model_config, set_param, train
+from inpaint.training import TrainingDiverged, merge, model_config, params_checker, set_param, train
 
 # train.<model> keys that set up fine-tuning; a pretraining run learns with train.common's rates
 FINE_TUNING = ("init_from", "init_optimizers", "lr_g", "lr_d")
 
 
-def pretrain_config(params: dict, pre: dict) -> dict:
+def pretrain_config(params: dict, pre: dict, file: str = "pretrain/params.yaml") -> dict:
     """The training config of a pretraining run: params.yaml's recipe for pre["model"] from scratch (its
-    fine-tuning keys dropped, so train.common's rates apply), pretrain's `train` merged in key by key."""
+    fine-tuning keys dropped, so train.common's rates apply), pretrain's `train` merged in key by key and
+    checked by the train schema (a misspelt key is an error naming `file`, not ignored for hours)."""
     model = pre["model"]
     own = {k: v for k, v in (params["train"][model] or {}).items() if k not in FINE_TUNING}
     params = {**params, "train": {**params["train"], model: merge(own, pre["train"])}}
+    check(params, {"train": params_checker()}, f"{file} train (merged into params.yaml's train.{model})")
     return model_config(params, model)
 
 
@@ -94,11 +97,11 @@ def main() -> None:
     pre = yaml.safe_load(open(args.pretrain))
     for item in args.overrides:
         set_param(pre, item, args.pretrain, new_keys_under=("train",))  # train: any key of train.common
-    params = yaml.safe_load(open(args.params))
+    params = load(args.params, {"base": BASE, "train": params_checker()})
     model = pre["model"]
     if model not in params["train"]:
         raise ValueError(f"{args.pretrain} model: {model!r} has no train.{model} section in {args.params}")
-    cfg = pretrain_config(params, pre)
+    cfg = pretrain_config(params, pre, args.pretrain)
 
     photos = photo_list(pre["data"]["folders"])
     n_val = pre["data"]["val_photos"]

@@ -20,6 +20,14 @@ from inpaint.plots import plot_training_curves
 from inpaint.training import TrainingDiverged, model_config, params_checker, train
 
 
+def read_log(path: Path) -> pd.DataFrame:
+    """A run's log CSV; empty (no columns) when the run ended before its first logged step."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
@@ -47,7 +55,7 @@ def main() -> None:
     if distributed.ranks().main:
         write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1))
         logs = Path(args.logs)
-        plot_training_curves(pd.read_csv(logs / "log.csv"), pd.read_csv(logs / "val.csv"), logs / "curves.png",
+        plot_training_curves(read_log(logs / "log.csv"), read_log(logs / "val.csv"), logs / "curves.png",
                              f"{args.model}: training losses and validation metrics")
         print(json.dumps(summary))
 

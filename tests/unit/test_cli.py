@@ -491,3 +491,12 @@ def test_usage_errors_are_one_line(capsys, argv, needle):
         main(argv)
     assert e.value.code == 2
     _one_line_error(capsys, needle, "inpaint fill --help")
+
+
+def test_score_a_prediction_folder_inside_the_truth_folder(tmp_path, capsys):
+    gt = tmp_path / "photos"
+    save_photo(gt / "a.png", size=(40, 32), seed=1)
+    save_photo(gt / "filled" / "a.png", size=(40, 32), seed=2)  # where `inpaint fill --out photos/filled` puts it
+    assert main(["score", str(gt), str(gt / "filled"), "--metrics", "psnr"]) == 0
+    out = capsys.readouterr().out
+    assert "a.png" in out and "filled" not in out.split("mean")[0]  # one pair: a.png against filled/a.png

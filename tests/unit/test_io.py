@@ -169,4 +169,9 @@ def test_mask_rule_for_rgb_alpha_and_palette_masks(tmp_path):
     Image.fromarray(photo, "RGBA").save(tmp_path / "rgba.png")
     for name in ("red", "alpha", "grey", "palette", "rgba"):
         assert np.array_equal(read_mask(tmp_path / f"{name}.png"), hole.astype(np.float32)), name
+    for name in ("alpha", "grey", "palette", "rgba"):  # black_hole: the other pixels
         assert np.array_equal(read_mask(tmp_path / f"{name}.png", "black_hole"), (~hole).astype(np.float32)), name
+    on_white = np.full((8, 10, 3), 255, np.uint8)
+    on_white[hole] = (255, 0, 0)  # a red stroke on white: its darkest channel is 0
+    Image.fromarray(on_white).save(tmp_path / "red_on_white.png")
+    assert np.array_equal(read_mask(tmp_path / "red_on_white.png", "black_hole"), hole.astype(np.float32))

@@ -84,3 +84,30 @@ def test_unreadable_params_files_are_named(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(P.ParamsError, match=r"list\.yaml: the file is not a mapping of sections"):
         P.load(tmp_path / "list.yaml", {})
+
+
+def test_the_loader_refuses_duplicate_keys_and_reads_no_dates(tmp_path):
+    (tmp_path / "twice.yaml").write_text("base: {seed: 0, image_size: 128}\nbase: {seed: 1, image_size: 64}\n")
+    with pytest.raises(P.ParamsError, match=r"twice\.yaml: base is given twice \(line 2\); keep one"):
+        P.load(tmp_path / "twice.yaml", {})
+    (tmp_path / "date.yaml").write_text("base: {seed: 0, image_size: 2001-13-45}\n")
+    with pytest.raises(P.ParamsError, match=r"date\.yaml: base\.image_size is '2001-13-45'"):
+        P.load(tmp_path / "date.yaml", {"base": P.BASE})
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["split"].update(val=1.5), r"split\.val is 1\.5; use a ratio below 1 .* or a whole number"),
+    (lambda p: p["evaluate"].update(samples=1), r"evaluate\.samples is 1"),
+    (lambda p: p["train"]["common"].update(max_steps=0), r"train\.common\.max_steps is 0"),
+    (lambda p: p["train"]["lama"].update(masks={"min_ratio": 0.9}),
+     r"train\.lama\.masks\.min_ratio 0\.9 is not below its max_ratio 0\.7"),
+])
+def test_values_the_code_would_refuse_later_are_refused_up_front(change, message):
+    with pytest.raises(P.ParamsError, match=message):
+        _check(change)
+
+
+def test_masks_external_may_be_left_out():
+    _check(lambda p: p["masks"].pop("external"))
+    with pytest.raises(P.ParamsError, match=r"masks\.kinds is empty and masks\.external\.path is null"):
+        _check(lambda p: p["masks"].update(kinds={}, external=None))

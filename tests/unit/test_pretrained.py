@@ -240,6 +240,10 @@ def test_pretraining_learns_from_scratch_at_the_common_rates_whatever_the_fine_t
     assert cfg["loss"]["adv"] == 0.3 and cfg["loss"]["kl"] == 0.5  # nested overrides merge, not replace
     assert cfg["kwargs"] == pre["train"]["kwargs"] == params["train"]["lama"]["kwargs"]  # shipped = fine-tuned arch
     assert cfg["batch_size"] == pre["train"]["batch_size"]
+    pre["train"]["val_evry"] = 100  # a misspelt key must not be ignored for a two-hour run
+    with pytest.raises(ValueError, match=r"pretrain/params\.yaml train \(merged into params\.yaml's train\.lama\): "
+                                         r"train\.lama\.val_evry is not a known key"):
+        _stage("pretrain").pretrain_config(params, pre)
 
 
 def test_a_discriminator_that_does_not_fit_starts_fresh_not_half_loaded(tmp_path, capsys):
