@@ -242,6 +242,10 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
                 raise ValueError(f"--mask {mask}: no mask for {missing[:5]}{' ...' if len(missing) > 5 else ''} "
                                  "(files are matched by name without extension); add them or give one mask file for all")
         jobs = [Job(photos[k], masks[k], out / f"{k}{suffix}") for k in photos]
+    blocked = next((p for p in out.parents if p.is_file()), None) if not out.is_dir() else None
+    if blocked is not None:
+        raise ValueError(f"--out {out}: {blocked} is a file, so nothing can be written inside it; give a path in a "
+                         "folder")
     if not overwrite:
         inputs = {p.resolve() for j in jobs for p in (j.image, j.mask)}
         for j in jobs:

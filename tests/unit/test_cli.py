@@ -334,7 +334,7 @@ def test_output_format_follows_the_extension(tmp_path, capsys):
     assert main(_args(photo, tmp_path / "m.png", tmp_path / "o2.png", "--format", "jpg")) == 2
     _one_line_error(capsys, "--format")
     assert main(_args(photo, tmp_path / "m.png", photo / "o.png", "-q")) == 2  # a folder that cannot be made
-    _one_line_error(capsys, "p.png/o.png: cannot write it")
+    _one_line_error(capsys, "p.png is a file, so nothing can be written inside it")
     save_photo(tmp_path / "imgs" / "a.png", size=(64, 48))
     assert main(_args(tmp_path / "imgs", tmp_path / "m.png", tmp_path / "outs", "--format", "webp", "-q")) == 0
     assert [p.name for p in (tmp_path / "outs").iterdir()] == ["a.webp"]
@@ -500,3 +500,14 @@ def test_score_a_prediction_folder_inside_the_truth_folder(tmp_path, capsys):
     assert main(["score", str(gt), str(gt / "filled"), "--metrics", "psnr"]) == 0
     out = capsys.readouterr().out
     assert "a.png" in out and "filled" not in out.split("mean")[0]  # one pair: a.png against filled/a.png
+
+
+def test_fill_out_inside_a_file_is_a_clear_error(tmp_path, capsys):
+    photo = save_photo(tmp_path / "p.png", size=(40, 32), seed=1)
+    _mask(tmp_path / "m.png", (32, 40), (8, 20, 10, 30))
+    (tmp_path / "f.png").write_bytes(b"not a folder")
+    code = main(["fill", "--method", "telea", "--image", str(photo), "--mask", str(tmp_path / "m.png"),
+                 "--out", str(tmp_path / "f.png" / "out.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path / 'f.png'} is a file, so nothing can be written inside it" in err
+    assert "Traceback" not in err and (tmp_path / "f.png").read_bytes() == b"not a folder"
