@@ -39,7 +39,7 @@ from inpaint.io import write_text
 from inpaint.metrics import directions, mean_scores
 from inpaint.models import start_fill
 from inpaint.stats import paired_differences
-from inpaint.training import model_config, set_param, train
+from inpaint.training import FINE_TUNING, model_config, set_param, train
 
 ROOT = Path(__file__).resolve().parents[1]
 BSDS = ROOT.parent / "shared" / "datasets" / "bsds500"
@@ -175,7 +175,7 @@ def main() -> None:
         sys.exit(f"{BSDS} not found: this benchmark needs the shared datasets beside the project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if not any(o.startswith(f"train.{args.model}.init_from") for o in args.overrides):
-        for key in ("init_from", "lr_g", "lr_d"):  # variants learn from scratch: no fine-tuning start or its rates
+        for key in FINE_TUNING:  # variants learn from scratch: no fine-tuning start or its rates
             (params["train"].get(args.model) or {}).pop(key, None)
     try:
         for item in args.overrides:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, list_images
-from inpaint.io import read_image, read_mask, write_csv
+from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, list_images, match_by_name
+from inpaint.io import POLARITIES, read_image, read_mask, write_csv
 
 WHOLE_METRICS = ["psnr", "ssim", "lpips"]
 HOLE_METRICS = ["hole_psnr", "hole_l1"]  # added when --masks is given
@@ -121,15 +121,9 @@ def _score_pairs(gt: Path, other: Path, what: str) -> list[tuple[Path, Path]]:
     a = list_images(gt, skip=other if inside else None)
     if not a:
         raise ValueError(f"{gt}: no images found")
-    if other.is_file():
-        if what != "mask":
-            raise ValueError(f"{other} is one file but {gt} is a folder; give a folder of {what}s")
-        return [(a[k], other) for k in a]
-    b = list_images(other)
-    missing = [str(k) for k in a if k not in b]
-    if missing:
-        raise ValueError(f"{other}: no {what} for {missing[:5]}{' ...' if len(missing) > 5 else ''} "
-                         "(files are matched by name without extension)")
+    if other.is_file() and what != "mask":
+        raise ValueError(f"{other} is one file but {gt} is a folder; give a folder of {what}s")
+    b = match_by_name(a, other, what, str(other))
     return [(a[k], b[k]) for k in a]
 
 
@@ -150,7 +144,7 @@ def cmd_score(args) -> None:
     gt_root = Path(args.gt)
     pairs = _score_pairs(gt_root, Path(args.pred), "prediction")
     masks = dict(_score_pairs(gt_root, Path(args.masks), "mask")) if args.masks else {}
-    rows = []
+    rows, mask_path = [], None
     for gt_path, pred_path in pairs:
         gt, pred = read_image(gt_path), read_image(pred_path)
         if gt.shape != pred.shape:
@@ -160,8 +154,9 @@ def cmd_score(args) -> None:
         as_given = np.ones(gt.shape[:2], np.float32)  # compositing through an all-hole mask keeps pred as it is
         values = {}
         if masks:
-            mask_path = masks[gt_path]
-            mask = read_mask(mask_path, args.polarity)
+            if masks[gt_path] != mask_path:  # one mask for a whole folder is read once
+                mask_path = masks[gt_path]
+                mask = read_mask(mask_path, args.polarity)
             if mask.shape != gt.shape[:2]:
                 raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {gt_path} is "
                                  f"{gt.shape[1]}x{gt.shape[0]}; give a mask of the image's size")
@@ -207,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "(default png)")
     f.add_argument("--quality", type=_positive(1, 100), default=95, help="JPEG/WebP quality 1-100 (default 95)")
     f.add_argument("--overwrite", action="store_true", help="allow outputs to replace input photos or masks")
-    f.add_argument("--polarity", default="white_hole", choices=["white_hole", "black_hole"],
+    f.add_argument("--polarity", default="white_hole", choices=POLARITIES,
                    help="which mask pixels mark the hole (default: white)")
     f.add_argument("--max-side", type=_positive(32), default=1024,
                    help="longest side the method works at; larger hole contexts are shrunk (default 1024)")
@@ -223,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("gt", help="ground-truth image or folder")
     s.add_argument("pred", help="prediction image or folder (matched by file name without extension)")
     s.add_argument("--masks", help="mask image or folder (1 = hole), or one mask for all: composite, add hole metrics")
-    s.add_argument("--polarity", default="white_hole", choices=["white_hole", "black_hole"])
+    s.add_argument("--polarity", default="white_hole", choices=POLARITIES)
     s.add_argument("--metrics", help=f"comma-separated (default {','.join(WHOLE_METRICS)}, plus "
                                      f"{','.join(HOLE_METRICS)} with --masks)")
     s.add_argument("--csv", help="also write the table to this CSV (no-hole metrics left empty)")

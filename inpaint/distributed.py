@@ -244,7 +244,7 @@ def pin_gpus(visible: str | int | None) -> None:
     each queued experiment can have its own GPUs. None leaves the environment as it is."""
     if visible is None:
         return
-    value = ",".join(str(v) for v in visible) if isinstance(visible, (list, tuple)) else str(visible)
+    value = str(visible)
     if not value.replace(",", "").isdigit():
         raise ValueError(f"cuda_visible_devices is {visible!r}; use GPU indices like 1 or \"0,1\", or null")
     os.environ["CUDA_VISIBLE_DEVICES"] = value

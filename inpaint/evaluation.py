@@ -27,6 +27,7 @@ from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
 from inpaint.metrics import compute, get_metric
 from inpaint.models import start_fill
 from inpaint.pretrained import is_pretrained_name, load_generator, sha256
+from inpaint.pretrained import candidates as pretrained_candidates
 from inpaint.pretrained import resolve as resolve_pretrained
 
 Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -45,12 +46,13 @@ class Method:
     origin: str | None = None  # the checkpoint it was fine-tuned from, checked to be that very file
 
 
-def method_source(name: str, checkpoints: str | Path) -> Path | None:
+def method_source(name: str, checkpoints: str | Path, fallback_pretrained: bool = False) -> Path | None:
     """The checkpoint a method name stands for, or None for a registered baseline.
 
     A path ending in `.pt` (or any existing file) is a checkpoint, whatever folder it lies in; a
-    bare name is a baseline when registered, else `<checkpoints>/<name>/best.pt`. Raises a
-    ValueError naming the known baselines when it is neither.
+    bare name is a baseline when registered, else `<checkpoints>/<name>/best.pt`, else (with
+    `fallback_pretrained`, as the `inpaint` command asks) the shipped `pretrained/<name>`. Raises a
+    ValueError naming the known baselines, and the paths tried, when it is none of these.
     """
     path = Path(name)
     if is_pretrained_name(name):
@@ -66,15 +68,23 @@ def method_source(name: str, checkpoints: str | Path) -> Path | None:
     ckpt = Path(checkpoints) / name / "best.pt"
     if ckpt.is_file():
         return ckpt
-    raise ValueError(
-        f"method {name!r} is neither a baseline ({', '.join(sorted(BASELINES))}) nor a checkpoint: "
-        f"give a checkpoint path such as models/lama/best.pt ({ckpt} does not exist)"
-    )
+    baselines = ", ".join(sorted(BASELINES))
+    if not fallback_pretrained:
+        raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a checkpoint: "
+                         f"give a checkpoint path such as models/lama/best.pt ({ckpt} does not exist)")
+    shipped = pretrained_candidates(f"pretrained/{name}")
+    found = next((p for p in shipped if p.is_file()), None)
+    if found is None:
+        raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a trained or pretrained model: "
+                         f"tried {ckpt} (--checkpoints {checkpoints}), {shipped[0]} and {shipped[1]}; give a "
+                         "checkpoint path such as models/lama/best.pt, or pretrained/lama")
+    return found
 
 
-def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16) -> Method:
+def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16,
+                   fallback_pretrained: bool = False) -> Method:
     """Load the method `name` stands for (see `method_source`), ready to fill."""
-    ckpt = method_source(name, checkpoints)
+    ckpt = method_source(name, checkpoints, fallback_pretrained)
     if ckpt is None:
         fn = BASELINES[name]
         return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))

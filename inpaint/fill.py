@@ -94,40 +94,21 @@ def fill_any_size(fill, image: np.ndarray, mask: np.ndarray, max_side: int) -> n
 # Methods
 
 
-def _pretrained_candidates(name: str) -> list[Path]:
-    from inpaint.pretrained import ROOT, SUFFIX
-
-    local = Path("pretrained") / f"{name}{SUFFIX}"
-    return [local, ROOT / local]
-
-
 def resolve(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16):
-    """`inpaint.evaluation.resolve_method`, plus: a bare model name that is no baseline is looked up as
-    `<checkpoints>/<name>/best.pt`, then as the shipped `pretrained/<name>`; the error lists both."""
-    from inpaint.baselines import BASELINES
+    """`inpaint.evaluation.resolve_method`, where a bare model name without `<checkpoints>/<name>/best.pt`
+    falls back to the shipped `pretrained/<name>` (the error lists both)."""
     from inpaint.evaluation import resolve_method
 
-    path = Path(name)
-    if name not in BASELINES and path.suffix == "" and len(path.parts) == 1 and not path.is_file():
-        trained = Path(checkpoints) / name / "best.pt"
-        shipped = _pretrained_candidates(name)
-        if not trained.is_file():
-            if not any(p.is_file() for p in shipped):
-                raise ValueError(
-                    f"method {name!r} is neither a baseline ({', '.join(sorted(BASELINES))}) nor a trained or "
-                    f"pretrained model: tried {trained} (--checkpoints {checkpoints}), {shipped[0]} and {shipped[1]}; "
-                    "give a checkpoint path such as models/lama/best.pt, or pretrained/lama")
-            name = f"pretrained/{name}"
-    return resolve_method(name, checkpoints, device, batch_size)
+    return resolve_method(name, checkpoints, device, batch_size, fallback_pretrained=True)
 
 
 def methods_help(checkpoints: str | Path = "models") -> str:
     """What `--method` can name on this machine, for --help (imports the registries: slow, so on demand)."""
     from inpaint.baselines import BASELINES
     from inpaint.models import GENERATORS
-    from inpaint.pretrained import ROOT, SUFFIX
+    from inpaint.pretrained import SHIPPED, SUFFIX
 
-    shipped = sorted({p.stem for d in (Path("pretrained"), ROOT / "pretrained") for p in d.glob(f"*{SUFFIX}")})
+    shipped = sorted({p.stem for d in (Path("pretrained"), SHIPPED) for p in d.glob(f"*{SUFFIX}")})
     trained = sorted(p.parent.name for p in Path(checkpoints).glob("*/best.pt"))
     return "\n".join([
         "methods (--method):",
@@ -171,11 +152,11 @@ def image_size(path: Path) -> tuple[int, int]:
 def list_images(folder: Path, skip: Path | None = None) -> dict[Path, Path]:
     """{path relative to `folder` without extension: file} for the images under `folder` (not under `skip`).
     Two files that differ only by extension are an error: their outputs would collide."""
+    from inpaint.sources import list_images as walk  # the pipeline's walk: by extension, hidden entries skipped
+
     found: dict[Path, Path] = {}
     skip = skip.resolve() if skip is not None else None
-    for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file() or p.name.startswith("."):
-            continue
+    for p in walk(folder):
         if skip is not None and skip in p.resolve().parents:
             continue  # earlier outputs inside the photo folder are not photos
         key = p.relative_to(folder).with_suffix("")
@@ -197,6 +178,19 @@ def output_suffix(out: Path, fmt: str | None) -> str:
         raise ValueError(f"--out {out} is {OUTPUT_FORMATS[suffix]} but --format is {fmt}; drop --format or change "
                          "the extension")
     return suffix
+
+
+def match_by_name(found: dict[Path, Path], other: Path, what: str, where: str, fix: str = "") -> dict[Path, Path]:
+    """For each name of `found` (see `list_images`), the file of the folder `other` with that name, or
+    `other` itself when it is one file (one mask for a whole folder); a missing one is an error."""
+    if other.is_file():
+        return dict.fromkeys(found, other)
+    theirs = list_images(other)
+    missing = [str(k) for k in found if k not in theirs]
+    if missing:
+        raise ValueError(f"{where}: no {what} for {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                         f"(files are matched by name without extension){fix}")
+    return {k: theirs[k] for k in found}
 
 
 def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | None = None,
@@ -233,14 +227,8 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
         photos = list_images(image, skip=out)
         if not photos:
             raise ValueError(f"--image {image}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
-        if mask.is_file():  # one mask for every photo
-            masks = dict.fromkeys(photos, mask)
-        else:
-            masks = list_images(mask)
-            missing = [str(k) for k in photos if k not in masks]
-            if missing:
-                raise ValueError(f"--mask {mask}: no mask for {missing[:5]}{' ...' if len(missing) > 5 else ''} "
-                                 "(files are matched by name without extension); add them or give one mask file for all")
+        masks = match_by_name(photos, mask, "mask", f"--mask {mask}",
+                              "; add them or give one mask file for all")  # or one mask for every photo
         jobs = [Job(photos[k], masks[k], out / f"{k}{suffix}") for k in photos]
     blocked = next((p for p in out.parents if p.is_file()), None) if not out.is_dir() else None
     if blocked is not None:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from inpaint.data import load_crop
 from inpaint.io import read_mask, read_rgb8
+from inpaint.masks import bucket
 from inpaint.split import crop_box
 
 NVIDIA_BIN = 2000  # files per 10% bin
@@ -27,11 +28,6 @@ def nvidia_files(folder: str | Path, first_bin: int = 0, last_bin: int = 5) -> l
     if len(files) != 6 * NVIDIA_BIN:
         raise ValueError(f"{folder}: expected the {6 * NVIDIA_BIN} NVIDIA irregular test masks, found {len(files)} PNGs")
     return files[first_bin * NVIDIA_BIN:(last_bin + 1) * NVIDIA_BIN]
-
-
-def bucket(ratio: float) -> str:
-    lo = int(ratio * 10) * 10
-    return f"{lo}-{lo + 10}"
 
 
 def heldout_pairs(photos: list[str], mask_files: list[Path], size: int, per_photo: int, seed: int,

@@ -98,14 +98,17 @@ def l1_loss(
     diff = (pred - target).abs()  # (N, C, H, W)
     channels = pred.shape[1]
 
-    def region_mean(weight: torch.Tensor) -> torch.Tensor:
-        # over the global batch when several processes train: each divides by the mean count per process,
-        # so their average (the loss, and DDP's average of gradients) is the one-process value exactly
-        count = mean_over_processes(weight.sum().detach()) * channels
+    # pixel counts over the global batch when several processes train (one exchange for both regions):
+    # each divides by the mean count per process, so their average (the loss, and DDP's average of
+    # gradients) is the one-process value exactly
+    holes = mean_over_processes(mask.sum().detach())
+
+    def region_mean(weight: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        count = pixels * channels
         total = (diff * weight).sum()
         return torch.where(count > 0, total / count.clamp_min(1e-8), torch.zeros_like(total))
 
-    hole, valid = region_mean(mask), region_mean(1.0 - mask)
+    hole, valid = region_mean(mask, holes), region_mean(1.0 - mask, mask.numel() - holes)
     value = hole_weight * hole + valid_weight * valid
     return value, _logs(l1=value, l1_hole=hole, l1_valid=valid)
 
@@ -126,11 +129,16 @@ def _layer_weights(n: int, weights: Sequence[float] | None) -> list[float]:
     return list(weights)
 
 
+def features(x: torch.Tensor, extractor: Extractor, grad: bool = True) -> list[torch.Tensor]:
+    """The extractor's feature maps of `x` as a list; without autograd when not `grad` (a target)."""
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        return _as_list(extractor(x))
+
+
 def extract_pair(pred: torch.Tensor, target: torch.Tensor, extractor: Extractor) -> tuple[list, list]:
     """Features of pred (with grad) and of target (without: it needs no backward pass)."""
-    with torch.no_grad():
-        target_feats = _as_list(extractor(target))
-    return _as_list(extractor(pred)), target_feats
+    target_feats = features(target, extractor, grad=False)
+    return features(pred, extractor), target_feats
 
 
 def _unit(f: torch.Tensor) -> torch.Tensor:

@@ -274,20 +274,18 @@ def write_table(out_dir, table: pd.DataFrame) -> None:
 
 def params_checker():
     """The checker of params.yaml's `masks` section (inpaint.params), with this module's mask kinds."""
+    from inpaint.io import POLARITIES
     from inpaint.params import ParamsError, choice, integer, mapping, nullable, ratio, section, text
 
     fields = section({
         "per_kind": integer(1, 100_000), "min_ratio": ratio, "max_ratio": ratio,
         "kinds": mapping(nullable(mapping()), keys=choice(*MASKS)),
-        "external": nullable(section({"path": nullable(text), "polarity": choice("white_hole", "black_hole"),
+        "external": nullable(section({"path": nullable(text), "polarity": choice(*POLARITIES),
                                       "kind": text, "limit": integer(1)}, partial=True)),
-    }, partial=True)
+    }, optional=("external",))
 
     def check(v, key):
         fields(v, key)
-        for k in ("per_kind", "min_ratio", "max_ratio", "kinds"):
-            if k not in v:
-                raise ParamsError(f"{key}.{k} is missing; add it (see the project's params.yaml)")
         if v["min_ratio"] >= v["max_ratio"]:
             raise ParamsError(f"{key}.min_ratio {v['min_ratio']} is not below {key}.max_ratio {v['max_ratio']}; "
                               "make min_ratio the smaller")

@@ -106,8 +106,9 @@ def mapping(value=None, keys=None):
     return check
 
 
-def section(fields: dict, partial: bool = False):
-    """A dict with exactly these keys (`partial`: any subset), each checked by its checker."""
+def section(fields: dict, partial: bool = False, optional: tuple[str, ...] = ()):
+    """A dict with exactly these keys (`partial`: any subset; `optional`: these may be left out), each
+    checked by its checker."""
     def check(v, key):
         if not isinstance(v, dict):
             _fail(key, v, f"use a mapping with keys {sorted(fields)}")
@@ -115,7 +116,7 @@ def section(fields: dict, partial: bool = False):
         if unknown:
             raise ParamsError(f"{key}.{unknown[0]} is not a known key; the keys of {key} are {sorted(fields)} "
                               "(a typo? remove it or fix its name)")
-        missing = [] if partial else sorted(set(fields) - set(v))
+        missing = [] if partial else sorted(set(fields) - set(v) - set(optional))
         if missing:
             raise ParamsError(f"{key}.{missing[0]} is missing; add it (see the project's params.yaml for its default)")
         for k, x in v.items():

@@ -62,11 +62,17 @@ def is_pretrained_name(name: str) -> bool:
     return p.suffix == SUFFIX or (p.parent.name == "pretrained" and p.suffix == "")
 
 
-def resolve(name: str | Path) -> Path:
-    """The weights file a pretrained name or path stands for; a clear error when there is none."""
+def candidates(name: str | Path) -> list[Path]:
+    """Where a pretrained name or path may be: as given (from the working directory), then under the project."""
     p = Path(name)
     p = p if p.suffix == SUFFIX else p.with_name(p.name + SUFFIX)
-    for candidate in (p, ROOT / p):
+    return [p, ROOT / p]
+
+
+def resolve(name: str | Path) -> Path:
+    """The weights file a pretrained name or path stands for; a clear error when there is none."""
+    p, under_root = candidates(name)
+    for candidate in (p, under_root):
         if candidate.is_file():
             return candidate
     raise ValueError(f"pretrained model {name}: {p} not found (nor under {ROOT}); run `make setup` in a full "

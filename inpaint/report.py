@@ -16,11 +16,11 @@ from inpaint.io import write_csv, write_text
 from inpaint.metrics import descriptions, directions
 from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
 from inpaint.stats import aggregate, paired_differences
-from inpaint.summary import breakdown_json, headline_json, plain_number, summary_markdown
+from inpaint.summary import LARGE_HOLES, breakdown_json, headline_json, plain_number, summary_markdown
 
 CI = 0.95
 # The hole ranges "what training adds" is shown for: every pair, and the large holes where fills differ.
-HOLE_RANGES = {"all": 0.0, ">= 30%": 0.3}
+HOLE_RANGES = {"all": 0.0, ">= 30%": LARGE_HOLES}
 # The metrics it is shown for, when evaluated (a perceptual and a pixel metric).
 PAIRED_METRICS = ("lpips", "psnr")
 RANKING_METRIC = "lpips"  # picks "the best non-learned method"
@@ -127,7 +127,6 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     if trained:
         notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
     if results.timings:
-        t = results.timings
         notes.append("Timings (seconds per pair, from a separate warm pass, with its batch size, threads and "
                      "device) are in timings.json, which DVC caches outside git: nothing here changes from run to run.")
     md = summary_markdown(agg, higher, descriptions(metrics), notes=notes, plots=plots,
@@ -136,7 +135,7 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     headline = headline_json(per_image, test_set or {})
     breakdown = breakdown_json(agg)
     for r in diverse:  # dvc exp show can compare a sampler's diversity too
-        key = "diversity" if r["holes"] == "all" else "diversity_30"
+        key = "diversity" if HOLE_RANGES[r["holes"]] == 0 else "diversity_30"
         headline[r["method"]][key] = plain_number(r["diversity"], 5)  # None, not NaN, without pairs: valid JSON
         breakdown[r["method"]].setdefault("diversity", {})[r["holes"]] = plain_number(r["diversity"], 5)
     write_text(out / "metrics.json", json.dumps(headline, indent=1))

@@ -72,6 +72,16 @@ def photo_resamples(photos, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndar
     return ids, np.bincount(flat, minlength=n_boot * p).reshape(n_boot, p).astype(np.float64)
 
 
+def _photo_index(ids: np.ndarray, photos) -> np.ndarray:
+    """Each value's photo as its position in `ids` (the sorted ids of `photo_resamples`)."""
+    return np.searchsorted(ids, np.asarray(photos).astype(str))
+
+
+def _per_photo(photo: np.ndarray, values: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P,) sum and (P,) number of `values` on each of the `p` photos."""
+    return np.bincount(photo, weights=values, minlength=p), np.bincount(photo, minlength=p).astype(np.float64)
+
+
 def _ratio_ci(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray, alpha: float) -> np.ndarray:
     """Percentile CIs of G means under photo resampling: mean_b = sum_p w_bp S_gp / sum_p w_bp C_gp.
 
@@ -110,7 +120,7 @@ def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: fl
         or "bucket" (group = bucket string); n counts pairs and photos their photos; a group whose
         values are all NaN has n=0 and NaN stats, and one whose values come from one photo has no CI.
     """
-    df = _check_per_image(per_image)
+    _check_per_image(per_image)
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 1):
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     if not 0 < ci < 1:
@@ -126,11 +136,10 @@ def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: fl
     # (method, metric, group_type, group) -> per-photo sums and counts, in a fixed output order
     keys: list[tuple] = []
     sums, counts = [], []
-    photo_of = dict(zip(ids, range(p)))
     for (method, metric), sub in per_image.groupby(["method", "metric"], sort=False):
         finite = sub["value"].notna().to_numpy()
         v = np.where(finite, sub["value"].to_numpy(dtype=np.float64), 0.0)
-        photo = sub["image_id"].astype(str).map(photo_of).to_numpy()
+        photo = _photo_index(ids, sub["image_id"])
         kind = sub["mask_kind"].astype(str).to_numpy()
         bucket = sub["bucket"].astype(str).to_numpy()
         groups = [("all", "all", np.ones(len(sub), bool))]
@@ -140,9 +149,9 @@ def aggregate(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: fl
             if group_type != "all" and not sel.any():
                 continue  # no empty groups are invented
             keys.append((method, metric, group_type, group))
-            use = sel & finite
-            sums.append(np.bincount(photo[use], weights=v[use], minlength=p))
-            counts.append(np.bincount(photo[use], minlength=p).astype(np.float64))
+            s, c = _per_photo(photo[sel & finite], v[sel & finite], p)
+            sums.append(s)
+            counts.append(c)
     sums, counts = np.array(sums), np.array(counts)  # (G, P)
 
     n = counts.sum(1)
@@ -225,10 +234,8 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
                 d = (keep[method] - keep[versus]).dropna()
                 if d.empty:
                     continue
-                photo = np.searchsorted(ids, d.index.get_level_values("image_id").astype(str))
-                sums = np.bincount(photo, weights=d.to_numpy(), minlength=len(ids))[None]
-                counts = np.bincount(photo, minlength=len(ids)).astype(np.float64)[None]
-                low, high = _ratio_ci(sums, counts, weights, alpha)[0]
+                sums, counts = _per_photo(_photo_index(ids, d.index.get_level_values("image_id")), d.to_numpy(), len(ids))
+                low, high = _ratio_ci(sums[None], counts[None], weights, alpha)[0]
                 wins = (d > 0) if higher else (d < 0)
                 rows.append([method, versus, metric, label, float(d.mean()), low, high, float(wins.mean()), len(d),
                              int((counts > 0).sum())])

@@ -94,7 +94,9 @@ def generator_losses(out: dict, image, mask, cfg: dict, vgg, disc) -> tuple[torc
         value, logs = losses.diversity_loss(out["samples"], mask, w["diversity_margin"], w.get("diversity_pool", 1))
         terms.append((w["diversity"] * value, logs))
         if vgg is not None and w.get("sample_perceptual", 0) > 0:  # each prior sample must look like a photo too
-            value = sum(losses.perceptual_loss(s, image, vgg)[0] for s in out["samples"]) / len(out["samples"])
+            photo = losses.features(image, vgg, grad=False)  # once for both samples
+            value = sum(losses.perceptual_from_features(losses.features(s, vgg), photo)[0]
+                        for s in out["samples"]) / len(out["samples"])
             terms.append((w["sample_perceptual"] * value, {"sample_perceptual": float(value.detach())}))
     if "mu" in out and w.get("kl", 0) > 0:
         value, logs = losses.kl_loss(out["mu"], out["logvar"], out.get("prior_mu"), out.get("prior_logvar"))
@@ -119,6 +121,11 @@ def discriminator_step(disc, opt_d, image, comp, mask, cfg) -> dict:
     opt_d.step()
     image.requires_grad_(False)
     return logs
+
+
+# train.<model> keys that set up fine-tuning: a run from scratch (pretraining, a recipe variant) drops them
+# and learns with train.common's rates
+FINE_TUNING = ("init_from", "init_optimizers", "lr_g", "lr_d")
 
 
 def model_config(params: dict, model: str) -> dict:
@@ -533,7 +540,7 @@ def params_checker():
             "batch_size": integer(1), "max_steps": integer(1), "max_minutes": number(0, lo_open=True),
             "workers": integer(0),
             "distributed": section({"nproc_per_node": integer(1), "nnodes": integer(1),
-                                    "backend": choice("auto", "gloo", "nccl")}, partial=part),
+                                    "backend": choice(*distributed.BACKENDS)}, partial=part),
             "lr_g": positive, "lr_d": positive, "warmup_steps": integer(0),
             "betas": items(number(0, 1, hi_open=True), length=2), "ema_decay": number(0, 1, hi_open=True),
             "log_every": integer(1), "val_every": integer(1), "ckpt_every": integer(1), "val_size": integer(1),

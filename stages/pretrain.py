@@ -31,10 +31,8 @@ from inpaint.metrics import mean_scores
 from inpaint.params import BASE, check, load
 from inpaint.pretrained import export
 from inpaint.sources import list_images
-from inpaint.training import TrainingDiverged, merge, model_config, params_checker, set_param, train
+from inpaint.training import FINE_TUNING, TrainingDiverged, merge, model_config, params_checker, set_param, train
 
-# train.<model> keys that set up fine-tuning; a pretraining run learns with train.common's rates
-FINE_TUNING = ("init_from", "init_optimizers", "lr_g", "lr_d")
 
 
 def pretrain_config(params: dict, pre: dict, file: str = "pretrain/params.yaml") -> dict:
