@@ -32,7 +32,7 @@ import yaml
 from inpaint.baselines import get_baseline
 from inpaint.checkpoints import generator_from_checkpoint, predict
 from inpaint.data import MaskMix, make_val_set
-from inpaint.evaluation import evaluate
+from inpaint.evaluation import diverse_samples, diversity, evaluate
 from inpaint.grids import comparison_grid, show_hole
 from inpaint.heldout import heldout_pairs, nvidia_files
 from inpaint.io import write_text
@@ -106,7 +106,8 @@ def summarize(out: Path) -> None:
 
 def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
     """Before/after grid on BSDS500 test pairs with 40-60% holes: input, the starting fill, the best
-    classical method, each variant's best.pt, ground truth (out/grid.png)."""
+    classical method, each variant's best.pt (and three samples of a model that samples), ground truth
+    (out/grid.png)."""
     images, masks, pairs = test_pairs(128, 2, seed)
     big = np.flatnonzero((pairs.hole_ratio >= 0.4).to_numpy())
     pick = big[np.linspace(0, len(big) - 1, rows).round().astype(int)]
@@ -116,6 +117,9 @@ def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
     for v in variants:
         model, _ = generator_from_checkpoint(out / v / "best.pt")
         cols[v] = predict(model, images, masks, "cpu")
+        if hasattr(model, "sample"):  # a model that samples: three of its fills beside its mean
+            fills = diverse_samples(model, images, masks, 3, seed)
+            cols.update({f"{v} sample {k + 1}": fills[:, k] for k in range(3)})
     cells = [[show_hole(images[i], masks[i]), *(c[i] for c in cols.values()), images[i]] for i in range(len(pick))]
     labels = [f"{100 * pairs.hole_ratio[j]:.0f}% ({pairs.image_id[j]})" for j in pick]
     comparison_grid(cells, ["input", *cols, "ground truth"], out / "grid.png", row_labels=labels,
@@ -147,6 +151,12 @@ def train_and_score(cfg: dict, run: Path, args) -> tuple[dict, pd.DataFrame, str
     results = evaluate([str(run / "best.pt")], images, masks, pairs, METRICS, run, device="cpu")
     learned = results.per_image[results.per_image.method == str(run / "best.pt")].assign(method=args.name)  # not its start fill
     summary["lattice"] = round(lattice(results.preds[str(run / "best.pt")], results.preds[start], masks), 2)
+    model, _ = generator_from_checkpoint(run / "best.pt")
+    if hasattr(model, "sample"):  # a model that samples: how different its fills are, how good, any lattice
+        div = diversity(model, images, masks, pairs, 4, args.seed)
+        first = diverse_samples(model, images, masks, 1, args.seed)[:, 0]
+        summary.update(diversity=round(float(div.diversity.mean()), 4), sample_lpips=round(float(div.sample_lpips.mean()), 4),
+                       sample_lattice=round(lattice(first, results.preds[start], masks), 2))
     per_image = pd.concat([base, learned], ignore_index=True)
     per_image.to_csv(run / "per_image.csv", index=False)
     return summary, per_image, start
@@ -209,6 +219,7 @@ def main() -> None:
         "means": means.to_dict(orient="index"), "start_fill": start, "best_non_learned": best_classic,
         "ratio_to_best_non_learned": round(float(lp[args.name] / lp.drop(args.name).min()), 4),
         "lattice": summary.get("lattice"),
+        **{k: summary[k] for k in ("diversity", "sample_lpips", "sample_lattice") if k in summary},
         "paired": paired.round(5).to_dict(orient="records"),
     }
     write_text(run / "result.json", json.dumps(result, indent=1))

@@ -32,7 +32,7 @@ from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, pick_device,
 from inpaint.data import MaskMix, StepSampler, TrainSet
 from inpaint.io import remove_stale_temps, write_csv
 from inpaint.metrics import METRICS
-from inpaint.models import build_discriminator, build_generator
+from inpaint.models import build_discriminator, build_generator, start_target
 from inpaint.models.common import FillHead
 
 
@@ -214,10 +214,12 @@ def starting_point(cfg: dict) -> dict | None:
 
     model = cfg["model"]
     init = init_state(source)
-    if init["arch"] != model or init["kwargs"] != cfg["kwargs"]:
+    init["into"] = start_target(model, cfg["kwargs"], init["arch"], init["kwargs"])
+    if init["into"] is None:
         raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
                          f"train.{model} builds {model} with kwargs {cfg['kwargs']}: set train.{model}.kwargs to the "
-                         "checkpoint's, or init_from: null to train from scratch")
+                         "checkpoint's (a vae: decoder: lama, backbone: the lama's kwargs), or init_from: null to "
+                         "train from scratch")
     return init
 
 
@@ -225,8 +227,9 @@ def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
     """Generator and EMA from the starting checkpoint, and its discriminator when both have one (a
     different discriminator, or none in the checkpoint, starts fresh). Optimisers start fresh unless
     `optimizers` (`init_optimizers: true`), which needs a training checkpoint's last.pt."""
-    nets.gen.load_state_dict(init["gen"])
-    nets.ema.load_state_dict(init["gen"])
+    into = init.get("into") or ""  # "" the whole generator, or the sub-module a lama starts (a VAE's backbone)
+    nets.gen.get_submodule(into).load_state_dict(init["gen"])
+    nets.ema.get_submodule(into).load_state_dict(init["gen"])
     if nets.disc is not None and init["disc"]:
         mine = nets.disc.state_dict()
         fits = mine.keys() == init["disc"].keys() and all(mine[k].shape == v.shape for k, v in init["disc"].items())
@@ -236,6 +239,9 @@ def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
             print(f"{init['path']}: its discriminator ({init.get('disc_spec') or 'unknown'}) does not fit "
                   "train.<model>.discriminator; the discriminator starts fresh")
     if optimizers:
+        if into:
+            raise ValueError(f"init_optimizers is true but {init['path']} starts only the {into} of this model, whose "
+                             "optimiser state cannot carry over; set init_optimizers: false")
         if not init.get("opt_g"):
             raise ValueError(f"init_optimizers is true but {init['path']} holds no optimiser state (only a training "
                              "run's last.pt does); set init_optimizers: false")

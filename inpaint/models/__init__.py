@@ -40,6 +40,7 @@ __all__ = [
     "initial_fills",
     "pad_to_multiple",
     "start_fill",
+    "start_target",
 ]
 
 
@@ -60,6 +61,17 @@ def build_generator(name: str, **kwargs) -> nn.Module:
 def build_discriminator(name: str, **kwargs) -> nn.Module:
     """Build a discriminator from DISCRIMINATORS by name; kwargs are plain JSON-able values."""
     return _build(DISCRIMINATORS, "discriminator", name, kwargs)
+
+
+def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
+    """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
+    `kwargs`: "" for the whole model (same arch and kwargs), "backbone" for a VAE whose "lama" decoder
+    is built with exactly that lama's kwargs, None when it does not fit."""
+    if init_arch == name and init_kwargs == kwargs:
+        return ""
+    if name == "vae" and kwargs.get("decoder") == "lama" and init_arch == "lama" and init_kwargs == kwargs.get("backbone", {}):
+        return "backbone"
+    return None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -147,6 +147,7 @@ class LaMa(nn.Module):
             raise ValueError(f"lama: n_down must be >= 1 (the stem downsamples), got {n_down}")
         self.size_multiple = 2**n_down
         ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
+        self.channels = ws[-1]  # at the bottleneck (what encode returns)
         self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
         self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
         self.pretrained = None if check_pretrained(pretrained) == "none" else PretrainedFeatures(pretrained, ws[-1], norm)
@@ -164,9 +165,17 @@ class LaMa(nn.Module):
             {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
         """
         check_inputs(image, mask, self.size_multiple, "lama")
+        h, start = self.encode(image, mask)
+        return {"pred": self.decode(h, start)}
+
+    def encode(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """Bottleneck features (N, C, H/2^n, W/2^n) before the FFC blocks, and (base fill, fills shown)."""
         x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         h = self.down(self.stem(x))  # (N, C, H/2^n, W/2^n)
         if self.pretrained is not None:
             h = h + self.pretrained(base, h.shape[-2:])
-        h = self.blocks(h)
-        return {"pred": self.head(self.up(h), base, fills)}  # head: (N, width, H/2, W/2) -> (N, 3, H, W)
+        return h, (base, fills)
+
+    def decode(self, h: torch.Tensor, start: tuple) -> torch.Tensor:
+        """FFC blocks, upsampling and the fill head: bottleneck features -> (N, 3, H, W) raw prediction."""
+        return self.head(self.up(self.blocks(h)), *start)  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

@@ -12,12 +12,20 @@ context-free distribution, so the latent cannot say "this hole is sky" without p
 samples from N(0, I) ignore the context; a conditional prior can put its mass where fills of this
 particular hole lie, and its mean gives a sensible deterministic fill.
 
+Two decoders share that latent machinery. "unet" (the original) learns everything from scratch. "lama"
+is the LaMa generator (inpaint.models.lama) with z added at its bottleneck through a zero-initialised
+conv: at step 0 the VAE is exactly that LaMa, so it can start from the shipped `pretrained/lama`
+(`init_from`, see inpaint.models.start_target) and training only has to learn what z varies, not how
+to fill a hole. z lives at 1/(2^n * latent_pool) resolution and is upsampled bilinearly before the
+conv, so samples differ in regions (colour, shading, structure), not in pixel-scale dither.
+
 Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from inpaint.models.common import (
     FillHead,
@@ -33,8 +41,10 @@ from inpaint.models.common import (
     widths,
     zero_init,
 )
+from inpaint.models.lama import LaMa
 
 LOGVAR_RANGE = (-10.0, 10.0)  # keeps exp(logvar) finite when a batch pushes the heads hard
+DECODERS = ("unet", "lama")
 
 
 def gaussian_head(cin: int, latent: int) -> nn.Conv2d:
@@ -56,6 +66,11 @@ class VAE(nn.Module):
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
         upsample: "resize" (resize-convolution: no checkerboard from random latents) or "transposed"
             (see common.up_block).
+        decoder: "unet" (the layers above) or "lama": a LaMa generator built from `backbone` (its kwargs)
+            decodes, and width, n_down, max_width, n_mid, init_fill, norm and upsample are its own.
+        backbone: LaMa kwargs for decoder "lama" (equal to a lama checkpoint's to start from it).
+        latent_pool: decoder "lama": z is this many times coarser than the bottleneck (size_multiple
+            grows by the same factor).
     """
 
     def __init__(
@@ -68,14 +83,25 @@ class VAE(nn.Module):
         init_fill: str = "hybrid",
         norm: str = "group",
         upsample: str = "resize",
+        decoder: str = "unet",
+        backbone: dict | None = None,
+        latent_pool: int = 2,
     ):
         super().__init__()
+        if decoder not in DECODERS:
+            raise ValueError(f"vae: decoder={decoder!r} is unknown; use one of {list(DECODERS)}")
+        self.decoder = decoder
+        self.latent_channels = latent_channels
+        if decoder == "lama":
+            self._build_lama(backbone or {}, latent_channels, latent_pool)
+            return
+        if backbone is not None:
+            raise ValueError("vae: backbone (LaMa kwargs) needs decoder: lama")
         self.init_fill = check_init_fill(init_fill)
         check_norm(norm)
         if n_down < 1:
             raise ValueError(f"vae: n_down must be >= 1 (the stem downsamples), got {n_down}")
         self.size_multiple = 2**n_down
-        self.latent_channels = latent_channels
         ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
         c = ws[-1]
         # conditioning encoder (masked image + mask + fill): feeds the prior and the decoder's skips
@@ -96,8 +122,37 @@ class VAE(nn.Module):
         )
         self.head = FillHead(2 * width, n_fills_shown(init_fill))
 
+    def _build_lama(self, backbone: dict, latent: int, pool: int) -> None:
+        if pool < 1:
+            raise ValueError(f"vae: latent_pool must be >= 1, got {pool}")
+        self.backbone = LaMa(**backbone)
+        self.init_fill = self.backbone.init_fill
+        self.latent_pool = pool
+        self.size_multiple = self.backbone.size_multiple * pool
+        c = self.backbone.channels
+        self.prior = gaussian_head(c, latent)
+        n_down = self.backbone.size_multiple.bit_length() - 1
+        pw = widths(max(c // 8, 1), n_down - 1, max(c // 2, 1))  # the posterior only describes the hole
+        self.post = nn.Sequential(
+            unshuffle_stem(4, pw[0]), *[conv_block(pw[i], pw[i + 1], 3, stride=2) for i in range(n_down - 1)]
+        )
+        self.post_head = gaussian_head(pw[-1], latent)
+        self.inject = zero_init(nn.Conv2d(latent, c, 3, padding=1))  # z's way in: at step 0 the VAE is its LaMa
+
+    def _posterior(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.post(torch.cat([image, mask], dim=1))
+        if self.decoder == "lama":
+            h = F.avg_pool2d(h, self.latent_pool)
+        mu, logvar = self.post_head(h).chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
     def _condition(self, image: torch.Tensor, mask: torch.Tensor):
-        """Conditioning features per scale, prior (mu, logvar) and (base fill, fills shown); never reads hole pixels."""
+        """Conditioning features (per scale for "unet", the LaMa bottleneck for "lama"), prior (mu, logvar)
+        and (base fill, fills shown); never reads hole pixels."""
+        if self.decoder == "lama":
+            h, start = self.backbone.encode(image, mask)  # (N, C, h, w)
+            mu, logvar = self.prior(F.avg_pool2d(h, self.latent_pool)).chunk(2, dim=1)  # (N, Z, h/p, w/p) each
+            return h, mu, logvar.clamp(*LOGVAR_RANGE), start
         x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.cond_stem(x)]
         for down in self.cond_down:
@@ -105,7 +160,10 @@ class VAE(nn.Module):
         mu, logvar = self.prior(feats[-1]).chunk(2, dim=1)  # (N, Z, h, w) each
         return feats, mu, logvar.clamp(*LOGVAR_RANGE), (base, fills)
 
-    def _decode(self, feats: list[torch.Tensor], z: torch.Tensor, start: tuple) -> torch.Tensor:
+    def _decode(self, feats, z: torch.Tensor, start: tuple) -> torch.Tensor:
+        if self.decoder == "lama":  # feats: the bottleneck (N, C, h, w); z (N, Z, h/p, w/p)
+            z = F.interpolate(z, size=feats.shape[-2:], mode="bilinear", align_corners=False) if self.latent_pool > 1 else z
+            return self.backbone.decode(feats + self.inject(z), start)
         h = self.mid(self.merge(torch.cat([feats[-1], z], dim=1)))  # (N, C, h, w)
         for up, skip in zip(self.up, reversed(feats[:-1])):
             h = torch.cat([up(h), skip], dim=1)  # (N, 2 c_i, 2h, 2w)
@@ -130,8 +188,7 @@ class VAE(nn.Module):
         feats, prior_mu, prior_logvar, start = self._condition(image, mask)
         out = {"prior_mu": prior_mu, "prior_logvar": prior_logvar}
         if self.training:
-            mu, logvar = self.post_head(self.post(torch.cat([image, mask], dim=1))).chunk(2, dim=1)
-            logvar = logvar.clamp(*LOGVAR_RANGE)
+            mu, logvar = self._posterior(image, mask)
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation
             out.update(mu=mu, logvar=logvar)
         else:

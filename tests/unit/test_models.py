@@ -9,6 +9,7 @@ import pytest
 import yaml
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from inpaint.models import (
     DISCRIMINATORS,
@@ -319,6 +320,34 @@ def test_vae_samples_are_diverse_composited_and_reproducible():
     assert (a[0] - a[1]).abs().mul(mask).sum() > 0  # different draws, different holes
     assert torch.equal(a[1] * (1 - mask), (image * (1 - mask)).expand_as(a[1]))  # known region kept
     assert torch.equal(det1, det2)  # eval forward uses the prior mean
+
+
+def test_a_vae_on_a_lama_decoder_starts_as_that_lama_and_samples_in_regions():
+    from inpaint.models import start_target
+
+    backbone = TINY["lama"]
+    model = tiny("vae", decoder="lama", backbone=backbone, latent_channels=2, latent_pool=2)
+    lama = tiny("lama")
+    model.backbone.load_state_dict(lama.state_dict())
+    image, mask = batch()
+    assert model.size_multiple == 2 * lama.size_multiple and model.init_fill == lama.init_fill
+    with torch.no_grad():
+        for mode in (True, False):  # training (posterior z) and eval (prior mean): z's conv starts at zero
+            model.train(mode), lama.train(mode)
+            assert torch.allclose(model(image, mask)["pred"], lama(image, mask)["pred"], atol=1e-6)
+        randomise_heads(model)
+        nn.init.normal_(model.inject.weight, std=0.5)
+        a = model.eval().sample(image, mask, 2, generator=torch.Generator().manual_seed(1))
+    z = model.prior(F.avg_pool2d(model.backbone.encode(image, mask)[0], 2))[:, :2]
+    assert z.shape[-1] == 32 // lama.size_multiple // 2  # z is coarser than the bottleneck
+    assert (a[0] - a[1]).abs().mul(mask).sum() > 0
+    assert start_target("vae", {"decoder": "lama", "backbone": backbone}, "lama", backbone) == "backbone"
+    assert start_target("vae", {"decoder": "lama", "backbone": backbone}, "lama", {**backbone, "width": 4}) is None
+    assert start_target("lama", backbone, "lama", backbone) == ""
+    with pytest.raises(ValueError, match="decoder='unet2' is unknown"):
+        tiny("vae", decoder="unet2")
+    with pytest.raises(ValueError, match="backbone .* needs decoder: lama"):
+        tiny("vae", backbone=backbone)
 
 
 def test_vae_prior_starts_at_standard_normal_and_kl_at_zero():

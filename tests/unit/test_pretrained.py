@@ -308,3 +308,36 @@ def test_a_start_that_changed_since_fine_tuning_is_not_scored_beside_it(data, tm
     weights.unlink()
     assert [m.name for m in resolve_all(["autoencoder"], tmp_path / "m", device="cpu")] == ["autoencoder", "hybrid"]
     assert "which is missing" in capsys.readouterr().out
+
+
+def test_a_vae_with_a_lama_decoder_fine_tunes_from_a_lama(data, tmp_path, monkeypatch):
+    from inpaint import training
+
+    lama_kw = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}
+    torch.manual_seed(3)
+    lama = build_generator("lama", **lama_kw)
+    weights = tmp_path / "pre" / "lama.safetensors"
+    digest = pretrained.export(weights, "lama", lama_kw, lama.state_dict())
+    pretrained.write_card(weights, {"sha256": digest})
+    seen = {}
+    real = training.load_start
+
+    def spy(nets, init, *args):
+        real(nets, init, *args)
+        seen["backbone"] = {k: v.clone() for k, v in nets.gen.backbone.state_dict().items()}
+        seen["into"] = init["into"]
+
+    monkeypatch.setattr(training, "load_start", spy)
+    vae_kw = {"decoder": "lama", "backbone": lama_kw, "latent_channels": 2}
+    cfg = {**CFG, "model": "vae", "kwargs": vae_kw, "init_from": str(weights), "max_steps": 2,
+           "loss": {**CFG["loss"], "kl": 0.01, "diversity": 1.0, "diversity_margin": 0.05, "diversity_pool": 4}}
+    train(cfg, data[0], data[1], data[2], tmp_path / "vae", tmp_path / "vae/logs", _validate)
+    stored = pretrained.read(weights)["gen"]
+    assert seen["into"] == "backbone" and all(torch.equal(seen["backbone"][k], stored[k]) for k in stored)
+    model, _ = generator_from_checkpoint(tmp_path / "vae" / "last.pt")
+    assert model.decoder == "lama" and hasattr(model, "sample")
+    with pytest.raises(ValueError, match=r"starts only the backbone of this model.*init_optimizers: false"):
+        train({**cfg, "init_optimizers": True}, data[0], data[1], data[2], tmp_path / "vae2", tmp_path / "vae2/logs", _validate)
+    with pytest.raises(ValueError, match=r"a vae: decoder: lama, backbone: the lama's kwargs"):
+        train({**cfg, "kwargs": {**vae_kw, "backbone": {**lama_kw, "width": 4}}}, data[0], data[1], data[2],
+              tmp_path / "vae3", tmp_path / "vae3/logs", _validate)
