@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inpaint.io import IMAGE_EXTENSIONS, atomic_path, read_mask, read_rgb8, to_uint8
+from inpaint.io import (IMAGE_EXTENSIONS, LARGE_PIXELS, MAX_PIXELS, atomic_path, read_mask, read_rgb8, swap_red_blue,
+                        to_uint8)
 
 # --out extension -> format. PNG goes through OpenCV at zlib level 1 with the run-length strategy:
 # 4-6x faster to encode than Pillow's default (11 ms against 49 ms per BSDS500 photo, 22 against 129 ms at
@@ -30,13 +31,29 @@ FORMAT_NAMES = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 
 def hole_crop(mask: np.ndarray, margin: float = 0.5, min_margin: int = 32) -> tuple[slice, slice]:
     """The bounding box of all holes (1 = hole) grown by `margin` of its size: the context a fill needs."""
-    ys, xs = np.nonzero(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))  # not np.nonzero: 4 GB at 250 MP
     h, w = mask.shape
-    if len(ys) == 0:
+    if len(rows) == 0:
         return slice(0, h), slice(0, w)
-    my = max(min_margin, int((ys.max() - ys.min() + 1) * margin))
-    mx = max(min_margin, int((xs.max() - xs.min() + 1) * margin))
-    return slice(max(0, ys.min() - my), min(h, ys.max() + my + 1)), slice(max(0, xs.min() - mx), min(w, xs.max() + mx + 1))
+    y0, y1, x0, x1 = rows[0], rows[-1], cols[0], cols[-1]
+    my = max(min_margin, int((y1 - y0 + 1) * margin))
+    mx = max(min_margin, int((x1 - x0 + 1) * margin))
+    return slice(max(0, y0 - my), min(h, y1 + my + 1)), slice(max(0, x0 - mx), min(w, x1 + mx + 1))
+
+
+def any_pool(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink a bool mask (h, w) to size (width, height) where a cell is a hole when any pixel under its
+    footprint is (the pixels INTER_AREA averages over): `(INTER_AREA resize > 0)` without a float copy of a
+    huge mask. Never a hole cell fewer than that; a few more, where a footprint only grazes a hole pixel."""
+    def along_rows(a: np.ndarray, n: int) -> np.ndarray:
+        edges = np.arange(n + 1) * (a.shape[0] / n)
+        lo, hi = np.floor(edges[:-1]).astype(int), np.ceil(edges[1:]).astype(int)  # cell i covers rows [lo, hi)
+        out = np.logical_or.reduceat(a, lo, axis=0)  # rows [lo_i, lo_i+1)
+        spill = np.flatnonzero(hi[:-1] > lo[1:])  # a cell ending mid-row also covers the next cell's first row
+        out[spill] |= a[lo[1:][spill]]
+        return out
+
+    return along_rows(along_rows(mask, size[1]).T, size[0]).T
 
 
 @dataclass
@@ -54,12 +71,18 @@ def prepare(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     import cv2
 
     ys, xs = hole_crop(mask)
-    crop, cmask = image[ys, xs], mask[ys, xs].astype(np.float32)  # the mask may be bool (a huge photo's)
-    crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop  # only the crop becomes float
+    crop, cmask = image[ys, xs], mask[ys, xs]  # views; the mask may be bool (a huge photo's)
     h, w = cmask.shape
     scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if scale < 1.0 and h * w > LARGE_PIXELS and crop.dtype == np.uint8:
+        # a huge context is shrunk as it is stored (a float copy of 250 MP is 3 GB) and only then made float
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        hole = cmask if cmask.dtype == bool else cmask > 0.5
+        return Work((ys, xs), crop, any_pool(hole, size).astype(np.float32))
+    cmask = cmask.astype(np.float32)
+    crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop  # only the crop becomes float
     if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         cmask = (cv2.resize(cmask, size, interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
     return Work((ys, xs), np.ascontiguousarray(crop), cmask)
@@ -72,14 +95,34 @@ def paste(image: np.ndarray, mask: np.ndarray, work: Work, filled: np.ndarray, i
     import cv2
 
     ys, xs = work.crop
-    crop = image[ys, xs]
-    if filled.shape[:2] != crop.shape[:2]:
-        filled = cv2.resize(filled, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_CUBIC)
+    ch, cw = image[ys, xs].shape[:2]
     # in place: the fill loop's photo, not needed again (no second copy of a huge photo), when numpy lets us
     out = image if in_place and image.flags.writeable else image.copy()
-    hole = mask[ys, xs] > 0.5  # masks here are 0/1: compositing is a copy of the hole pixels
-    out[ys, xs][hole] = to_uint8(filled[hole]) if out.dtype == np.uint8 else np.clip(filled[hole], 0, 1)
+    target, cmask = out[ys, xs], mask[ys, xs]
+    fh, fw = filled.shape[:2]
+    resized = (fh, fw) != (ch, cw)
+    strip = max(1, LARGE_PIXELS // (4 * cw)) if resized and ch * cw > LARGE_PIXELS else ch
+    if strip == ch and resized:
+        filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
+    for y0 in range(0, ch, strip):  # one pass, or strips of a huge context (its upsampled fill is 3 GB whole)
+        hole = cmask[y0 : y0 + strip] > 0.5  # masks here are 0/1: compositing is a copy of the hole pixels
+        if not hole.any():
+            continue
+        part = filled if strip == ch else _upsampled_rows(filled, (ch, cw), y0, hole.shape[0])
+        values = part[hole]
+        target[y0 : y0 + strip][hole] = to_uint8(values) if out.dtype == np.uint8 else np.clip(values, 0, 1)
     return out
+
+
+def _upsampled_rows(small: np.ndarray, size: tuple[int, int], y0: int, n: int) -> np.ndarray:
+    """Rows [y0, y0 + n) of `small` resized to size (height, width) by bicubic interpolation, as
+    cv2.resize maps pixels (centres aligned), without the whole resized image."""
+    import cv2
+
+    (h, w), (sh, sw) = size, small.shape[:2]
+    fx, fy = sw / w, sh / h  # output pixel x samples the input at (x + 0.5) * fx - 0.5
+    m = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, (y0 + 0.5) * fy - 0.5]], dtype=np.float64)
+    return cv2.warpAffine(small, m, (w, n), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def fill_any_size(fill, image: np.ndarray, mask: np.ndarray, max_side: int) -> np.ndarray:
@@ -132,6 +175,7 @@ class Job:
     image: Path
     mask: Path
     dest: Path
+    pixels: int = 0  # the photo's, from its header (plan_jobs)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -139,6 +183,8 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise OSError("over the pixel limit")  # the reader below refuses it from its header, naming the limit
             # a PNG's EXIF may follow its pixels, and getexif() would decode them all to look: only the
             # chunks before the pixels are read here (where editors put it)
             if (im.format != "PNG" or "exif" in im.info) and im.getexif().get(0x0112) in (5, 6, 7, 8):
@@ -242,6 +288,7 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
     sizes = {}
     for job in jobs:
         h, w = image_size(job.image)
+        job.pixels = h * w
         if job.mask not in sizes:
             sizes[job.mask] = image_size(job.mask)
         mh, mw = sizes[job.mask]
@@ -254,24 +301,31 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
 # Writing
 
 
-def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> None:
+def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume: bool = False) -> None:
     """Atomically write a uint8 or float [0, 1] RGB image in the format its extension names (see
-    OUTPUT_FORMATS); `quality` (1-100) for JPEG and WebP."""
+    OUTPUT_FORMATS); `quality` (1-100) for JPEG and WebP. `consume`: the caller will not read `image`
+    again, so a uint8 one may be turned into OpenCV's BGR order in place (no second copy of a huge photo)."""
+    import cv2
+
     path = Path(path)
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension; use one of {', '.join(OUTPUT_FORMATS)}")
     pixels = image if image.dtype == np.uint8 else to_uint8(image)
+    large = pixels.shape[0] * pixels.shape[1] > LARGE_PIXELS  # Pillow would copy it at 4 bytes a pixel
     try:
         with atomic_path(path) as tmp:
-            if fmt == "PNG":
-                import cv2
-
-                params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-                ok, data = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]), params)  # OpenCV wants BGR
-                if not ok:
-                    raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as PNG")
-                tmp.write_bytes(data.tobytes())
+            if fmt == "PNG" or large:
+                if consume and pixels.flags.writeable:
+                    bgr = swap_red_blue(pixels)
+                else:
+                    bgr = np.ascontiguousarray(pixels[..., ::-1])  # OpenCV wants BGR
+                params = {"PNG": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE],
+                          "JPEG": [cv2.IMWRITE_JPEG_QUALITY, quality], "WEBP": [cv2.IMWRITE_WEBP_QUALITY, quality]}[fmt]
+                # straight to the file (tmp keeps the extension): imencode's growing buffer would cost up to 2x the file
+                if not cv2.imwrite(str(tmp), bgr, params):
+                    raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as {fmt}; check that "
+                                     "its folder is writable and has space")
             else:
                 Image.fromarray(pixels).save(tmp, format=fmt, quality=quality)
     except OSError as e:
@@ -347,7 +401,9 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     """
     from tqdm import tqdm
 
-    batch_size = batch_size if method.model is not None else 1
+    # huge photos one at a time: none decoded ahead, batched or queued for writing (see LARGE_PIXELS)
+    huge = any(j.pixels > LARGE_PIXELS for j in jobs)
+    batch_size = batch_size if method.model is not None and not huge else 1
     t0 = time.perf_counter()
     no_hole: list[Path] = []
     bar = tqdm(total=len(jobs), unit="photo", disable=quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
@@ -355,8 +411,8 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     writes: deque = deque()
 
     def write(item: Loaded, result: np.ndarray) -> None:
-        writes.append(io_pool.submit(write_image, item.job.dest, result, quality))
-        while writes and (writes[0].done() or len(writes) > 4):
+        writes.append(io_pool.submit(write_image, item.job.dest, result, quality, consume=True))
+        while writes and (writes[0].done() or len(writes) > (0 if huge else 4)):
             writes.popleft().result()  # surface a write error now; bound the outputs held in memory
         bar.update(1)
 
@@ -370,19 +426,20 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     # one thread decodes ahead and encodes behind while the method fills (both release the GIL)
     with ThreadPoolExecutor(1) as io_pool:
         try:
-            for item in _prefetched(io_pool, jobs, lambda j: _load(j, polarity, max_side, masks)):
+            for item in _prefetched(io_pool, jobs, lambda j: _load(j, polarity, max_side, masks), 0 if huge else 2):
                 if item.work is None:
                     no_hole.append(item.job.mask)
                     bar.write(f"inpaint fill: warning: {item.job.mask} has no hole (1 = hole, polarity {polarity}); "
                               f"{item.job.image} is written unchanged", file=sys.stderr)
                     write(item, item.image)
-                    continue
-                size = item.work.mask.shape
-                pending.setdefault(size, []).append(item)
-                if len(pending[size]) >= batch_size:
-                    flush(size)
-                elif sum(map(len, pending.values())) >= 2 * batch_size:  # many sizes: bound memory
-                    flush(max(pending, key=lambda s: len(pending[s])))
+                else:
+                    size = item.work.mask.shape
+                    pending.setdefault(size, []).append(item)
+                    if len(pending[size]) >= batch_size:
+                        flush(size)
+                    elif sum(map(len, pending.values())) >= 2 * batch_size:  # many sizes: bound memory
+                        flush(max(pending, key=lambda s: len(pending[s])))
+                item = None  # not held while the next photo decodes
             for size in list(pending):
                 flush(size)
             while writes:

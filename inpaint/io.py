@@ -31,10 +31,69 @@ class ImageError(ValueError):
     """An image or mask file that cannot be used; the message names the file and the reason."""
 
 
+def error_text(e: BaseException) -> str:
+    """A user's error in one line: a ValueError's own message; for an OSError (a folder that is read-only
+    or full, a path that is missing), the file, the system's reason and the fix."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}; check that the path exists and its folder is writable and has space"
+    return " ".join(str(e).split())
+
+
+# Above this many pixels an 8-bit PNG or JPEG photo is decoded by OpenCV straight into the (H, W, 3) array:
+# Pillow holds RGB at 4 bytes a pixel and the array is a second copy (1.75 GB at 250 MP against 0.75).
+LARGE_PIXELS = 16_000_000
+
+
 def read_rgb8(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a photo to uint8 RGB (H, W, 3), normalised as the module docstring says."""
     path = Path(path)
-    return _to_rgb8(_decode(path, max_pixels), path)
+    large = _read_large(path, max_pixels)
+    return large if large is not None else _to_rgb8(_decode(path, max_pixels), path)
+
+
+def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray | None:
+    """A large, whole, upright 8-bit PNG or JPEG decoded by OpenCV (one copy of the pixels), or None for
+    every other file (Pillow reads it, and names what is wrong with it). `grey`: a one-channel file only,
+    read as (H, W) (a mask's level)."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore")
+            w, h = im.size
+            if not LARGE_PIXELS < w * h <= max_pixels or im.format not in ("PNG", "JPEG") \
+                    or im.mode not in (("L",) if grey else ("L", "LA", "RGB", "RGBA")) or "exif" in im.info \
+                    or (im.format == "JPEG" and im.getexif().get(0x0112, 1) != 1):  # (a PNG's getexif decodes it all)
+                return None
+        if im.format == "PNG":
+            with Image.open(path) as again:
+                again.verify()  # chunk checksums, streamed: OpenCV would print libpng's complaint itself
+                if "exif" in again.info:  # after the pixels: it may rotate the photo, which OpenCV would not
+                    return None
+        if im.format == "JPEG":
+            with open(path, "rb") as f:
+                f.seek(-2, os.SEEK_END)
+                if f.read() != b"\xff\xd9":  # truncated: OpenCV would fill the rest grey and say nothing
+                    return None
+    except Exception:  # noqa: BLE001 - anything odd: the careful reader decides, with its own message
+        return None
+    import cv2
+
+    shape = (h, w) if grey else (h, w, 3)  # grey expanded to RGB, alpha dropped, as the rule says
+    flag = cv2.IMREAD_GRAYSCALE if grey else getattr(cv2, "IMREAD_COLOR_RGB", None)
+    try:  # OpenCV >= 4.11 decodes straight into it (without `dst` it decodes to a copy first: twice the memory)
+        a = cv2.imread(str(path), np.empty(shape, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    except (TypeError, cv2.error):  # an older OpenCV: a copy first, and BGR swapped in place
+        a = cv2.imread(str(path), (cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION)
+        if a is not None and not grey:
+            swap_red_blue(a)
+    return a if a is not None and a.shape == shape else None
+
+
+def swap_red_blue(a: np.ndarray, rows: int = 256) -> np.ndarray:
+    """RGB <-> BGR in place, `rows` rows at a time (cvtColor in place copies the whole image first)."""
+    for y in range(0, a.shape[0], rows):
+        a[y : y + rows] = a[y : y + rows, :, ::-1]
+    return a
 
 
 def _decode(path: Path, max_pixels: int) -> Image.Image:
@@ -66,7 +125,8 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
                 "(possible decompression bomb); downscale it or raise the limit"
             )
         im.load()
-        return ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)  # not a copy of an upright image (250 MB for a 250 MP mask)
+        return im
 
 
 def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
@@ -101,14 +161,17 @@ def mask_level(path: str | Path, polarity: str = "white_hole") -> np.ndarray:
       pixel reads as white (the hole with "white_hole"; with "black_hole" the opaque pixels are).
     """
     path = Path(path)
+    large = _read_large(path, MAX_PIXELS, grey=True)
+    if large is not None:
+        return large
     im = _decode(path, MAX_PIXELS)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = np.asarray(im.convert("RGBA"))
         colour, alpha = rgba[..., :3], rgba[..., 3]
         if alpha.min() < 255 and colour.min() == colour.max():
             return (255 - alpha).astype(np.uint8)
-    if im.mode in ("1", "L"):
-        return np.asarray(im.convert("L"))  # one channel: no RGB copy (a 100 MP mask is 100 MB, not 300)
+    if im.mode in ("1", "L"):  # one channel: no RGB copy (a 250 MP mask is 250 MB, not 750), no second L copy
+        return np.asarray(im if im.mode == "L" else im.convert("L"))
     rgb = _to_rgb8(im, path)
     return rgb.max(axis=2) if polarity == "white_hole" else rgb.min(axis=2)
 
@@ -126,10 +189,14 @@ def read_mask(path: str | Path, polarity: str = "white_hole", size: tuple[int, i
     if polarity not in POLARITIES:
         raise ValueError(f"mask polarity {polarity!r} is unknown; use one of {POLARITIES}")
     level = mask_level(path, polarity)
-    hole = level >= 128 if polarity == "white_hole" else level < 128
+    compare = np.greater_equal if polarity == "white_hole" else np.less
+    if level.flags.writeable:  # in place: 0/1 bytes are bools (no second copy of a 250 MP mask)
+        hole = compare(level, 128, out=level.view(np.bool_))
+    else:
+        hole = compare(level, 128)
     if size is not None and hole.shape != tuple(size):
         hole = np.asarray(Image.fromarray(hole).resize((size[1], size[0]), Image.NEAREST))
-    return hole.astype(dtype)
+    return hole.astype(dtype, copy=False)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
