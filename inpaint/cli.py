@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, list_images, match_by_name
-from inpaint.io import POLARITIES, read_image, read_mask, write_csv
+from inpaint.io import POLARITIES, error_text, read_image, read_mask, write_csv
 
 WHOLE_METRICS = ["psnr", "ssim", "lpips"]
 HOLE_METRICS = ["hole_psnr", "hole_l1"]  # added when --masks is given
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # sorted by _user_error; the rest is a bug and keeps its traceback
         if not _user_error(e):
             raise
-        print(f"inpaint {args.command}: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"inpaint {args.command}: {error_text(e)}", file=sys.stderr)
         return 2
     return 0
 

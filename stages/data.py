@@ -3,7 +3,7 @@ import argparse
 import sys
 
 
-from inpaint.io import atomic_dir, write_csv
+from inpaint.io import atomic_dir, error_text, write_csv
 from inpaint.params import BASE, DATA, load
 from inpaint.sources import SourceError, build_manifest
 
@@ -26,5 +26,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (SourceError, ValueError) as e:
-        sys.exit(f"data: {e}")
+    except (SourceError, ValueError, OSError) as e:
+        sys.exit(f"data: {error_text(e)}")

@@ -6,8 +6,8 @@ import pandas as pd
 
 from inpaint.data import load_pairs
 from inpaint.distributed import pin_gpus
-from inpaint.evaluation import evaluate, params_checker
-from inpaint.io import staged_into
+from inpaint.evaluation import check_names, evaluate, params_checker
+from inpaint.io import error_text, staged_into
 from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
 from inpaint.report import test_set_info, write_report
 
@@ -24,6 +24,7 @@ def main() -> None:
     params = load(args.params, sections)  # checked before anything runs
     pin_gpus(params.get("cuda_visible_devices"))
     p = params["evaluate"]
+    check_names(p["methods"], p["metrics"], args.checkpoints, p["device"])  # before the data are read
     pairs = pd.read_csv(args.pairs, dtype={"pair_id": str})
     images, masks = load_pairs(pairs, args.masks, params["base"]["image_size"])
     print(f"evaluate: {len(pairs)} test pairs ({pairs.image_id.nunique()} photos); the reports are written at the end",
@@ -38,8 +39,8 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as e:
-        sys.exit(f"evaluate: {e}")
+    except (ValueError, OSError) as e:
+        sys.exit(f"evaluate: {error_text(e)}")
     except KeyboardInterrupt:
         sys.exit("evaluate: interrupted; reports/ still holds the last complete report (the new one is written aside "
                  "and moved in only when complete); rerun `dvc repro` to finish")

@@ -4,7 +4,7 @@ import sys
 
 import pandas as pd
 
-from inpaint.io import atomic_dir
+from inpaint.io import atomic_dir, error_text
 from inpaint.masks import generate_set, import_external, params_checker, write_table
 from inpaint.params import BASE, load
 
@@ -32,5 +32,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as e:
-        sys.exit(f"masks: {e}")
+    except (ValueError, OSError) as e:
+        sys.exit(f"masks: {error_text(e)}")

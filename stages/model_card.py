@@ -15,6 +15,7 @@ import yaml
 
 from inpaint.evaluation import evaluate
 from inpaint.heldout import heldout_pairs, nvidia_files
+from inpaint.io import error_text
 from inpaint.metrics import directions
 from inpaint.pretrained import card_path, sha256, write_card
 from inpaint.sources import list_images
@@ -80,5 +81,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as e:
-        sys.exit(f"model_card: {e}")
+    except (ValueError, OSError) as e:
+        sys.exit(f"model_card: {error_text(e)}")

@@ -26,7 +26,7 @@ import yaml
 from inpaint.checkpoints import load_checkpoint, pick_device
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
-from inpaint.io import IMAGE_EXTENSIONS, write_text
+from inpaint.io import IMAGE_EXTENSIONS, error_text, write_text
 from inpaint.metrics import mean_scores
 from inpaint.params import BASE, check, load
 from inpaint.pretrained import export
@@ -140,5 +140,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (TrainingDiverged, ValueError) as e:
-        sys.exit(f"pretrain: {e}")
+    except (TrainingDiverged, ValueError, OSError) as e:
+        sys.exit(f"pretrain: {error_text(e)}")

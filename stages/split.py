@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from inpaint.io import atomic_dir, write_csv
+from inpaint.io import atomic_dir, error_text, write_csv
 from inpaint.params import BASE, SPLIT, load
 from inpaint.split import assign_splits, make_test_pairs
 
@@ -33,5 +33,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except ValueError as e:
-        sys.exit(f"split: {e}")
+    except (ValueError, OSError) as e:
+        sys.exit(f"split: {error_text(e)}")

@@ -13,7 +13,7 @@ import pandas as pd
 from inpaint import distributed
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
-from inpaint.io import write_text
+from inpaint.io import error_text, write_text
 from inpaint.metrics import mean_scores
 from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
 from inpaint.plots import plot_training_curves
@@ -63,5 +63,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (TrainingDiverged, ValueError) as e:
-        sys.exit(f"train: {e}")
+    except (TrainingDiverged, ValueError, OSError) as e:
+        sys.exit(f"train: {error_text(e)}")

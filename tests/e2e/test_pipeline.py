@@ -5,6 +5,7 @@ The toy config is the project's params.yaml with a few values shrunk, so it can 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +147,7 @@ def test_evaluating_again_changes_no_tracked_report_file(project):
     assert "reports/timings.json" not in run(["git", "status", "--porcelain", "--untracked-files=all"], dst).stdout
 
 
+@pytest.mark.hostile(11)
 def test_a_failed_evaluation_keeps_the_last_reports(project):
     """DVC leaves the persisted reports in place (without `persist` it deletes them when the stage starts)
     and evaluate writes the new ones aside: a failed evaluation changes nothing in reports/."""
@@ -163,6 +165,65 @@ def test_a_failed_evaluation_keeps_the_last_reports(project):
         (dst / "params.yaml").write_text(text)
     assert sorted(p for p in (dst / "reports").rglob("*") if p.is_file()) == files
     assert {p: p.read_bytes() for p in files} == before
+
+
+def _reports(dst: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted((dst / "reports").rglob("*")) if p.is_file()}
+
+
+def _start(args, dst: Path, log: Path) -> subprocess.Popen:
+    """A background command in its own process group, its output in `log`."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.Popen(args, cwd=dst, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.time() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+@pytest.mark.hostile("G34")
+def test_a_killed_evaluation_keeps_the_last_reports_and_the_next_run_finishes(project, tmp_path):
+    dst, _ = project
+    before = _reports(dst)
+    proc = _start(["dvc", "repro", "-f", "-s", "evaluate"], dst, tmp_path / "log")
+    _wait_for(tmp_path / "log", "test pairs", proc)  # the stage is filling
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _reports(dst) == before
+    run(["dvc", "repro", "-s", "evaluate"], dst)
+    assert not list((dst / "reports").glob(".staging.*"))
+    after = _reports(dst)
+    assert after.keys() == before.keys()
+    assert all(after[p] == before[p] for p in before if p.name != "timings.json")  # wall-clock seconds differ
+
+
+@pytest.mark.hostile("G35")
+def test_a_second_repro_while_one_runs_is_refused_by_dvcs_lock(project, tmp_path):
+    dst, _ = project
+    before = _reports(dst)
+    first = _start(["dvc", "repro", "-f", "-s", "evaluate"], dst, tmp_path / "log")
+    try:
+        _wait_for(tmp_path / "log", "test pairs", first)
+        second = run(["dvc", "repro"], dst, check=False)
+        assert second.returncode != 0 and "lock" in (second.stdout + second.stderr).lower()
+    finally:
+        assert first.wait(timeout=600) == 0, (tmp_path / "log").read_text()
+    after = _reports(dst)
+    assert all(after[p] == before[p] for p in before if p.name != "timings.json")
+
+
+@pytest.mark.hostile("G36")
+def test_forced_reruns_give_the_same_bytes(project):
+    """Determinism: the masks, the split and the reports of a forced rerun equal the first run's."""
+    dst, _ = project
+    lock = (dst / "dvc.lock").read_text()
+    run(["dvc", "repro", "-f", "-s", "masks"], dst)
+    run(["dvc", "repro", "-f", "-s", "split"], dst)
+    assert (dst / "dvc.lock").read_text() == lock
 
 
 def test_changing_masks_params_reruns_only_masks_and_downstream(project):

@@ -130,6 +130,7 @@ train(cfg, paths, data["images"], data["masks"], out, out + "/logs", validate=va
 """
 
 
+@pytest.mark.hostile("G33")
 @pytest.mark.parametrize("kill_at, ckpt_every", [(17, 1), (7, 3)])
 def test_sigkill_then_rerun_ends_like_an_uninterrupted_run(setup, tmp_path, kill_at, ckpt_every):
     cfg = copy.deepcopy(CFG)
