@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inpaint.io import (IMAGE_EXTENSIONS, LARGE_PIXELS, MAX_PIXELS, atomic_path, read_mask, read_rgb8, swap_red_blue,
+from inpaint import io
+from inpaint.io import (IMAGE_EXTENSIONS, MAX_PIXELS, atomic_path, read_mask, read_rgb8, swap_red_blue,
                         to_uint8)
 
 # --out extension -> format. PNG goes through OpenCV at zlib level 1 with the run-length strategy:
@@ -75,7 +76,7 @@ def prepare(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     h, w = cmask.shape
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if scale < 1.0 and h * w > LARGE_PIXELS and crop.dtype == np.uint8:
+    if scale < 1.0 and h * w > io.LARGE_PIXELS and crop.dtype == np.uint8:
         # a huge context is shrunk as it is stored (a float copy of 250 MP is 3 GB) and only then made float
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         hole = cmask if cmask.dtype == bool else cmask > 0.5
@@ -98,20 +99,34 @@ def paste(image: np.ndarray, mask: np.ndarray, work: Work, filled: np.ndarray, i
     ch, cw = image[ys, xs].shape[:2]
     # in place: the fill loop's photo, not needed again (no second copy of a huge photo), when numpy lets us
     out = image if in_place and image.flags.writeable else image.copy()
-    target, cmask = out[ys, xs], mask[ys, xs]
+    target = out[ys, xs]
     fh, fw = filled.shape[:2]
     resized = (fh, fw) != (ch, cw)
-    strip = max(1, LARGE_PIXELS // (4 * cw)) if resized and ch * cw > LARGE_PIXELS else ch
+    strip = max(1, io.LARGE_PIXELS // (4 * cw)) if ch * cw > io.LARGE_PIXELS else ch
     if strip == ch and resized:
         filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
     for y0 in range(0, ch, strip):  # one pass, or strips of a huge context (its upsampled fill is 3 GB whole)
-        hole = cmask[y0 : y0 + strip] > 0.5  # masks here are 0/1: compositing is a copy of the hole pixels
+        rows = slice(ys.start + y0, ys.start + min(ch, y0 + strip))
+        hole = mask[rows, xs] > 0.5  # masks here are 0/1: compositing is a copy of the hole pixels
         if not hole.any():
             continue
-        part = filled if strip == ch else _upsampled_rows(filled, (ch, cw), y0, hole.shape[0])
+        part = filled[y0 : y0 + strip] if not resized or strip == ch else _upsampled_rows(filled, (ch, cw), y0, len(hole))
         values = part[hole]
         target[y0 : y0 + strip][hole] = to_uint8(values) if out.dtype == np.uint8 else np.clip(values, 0, 1)
     return out
+
+
+class PackedMask:
+    """A bool mask (H, W) kept 8 pixels a byte (a 250 MP mask in 31 MB instead of 250 while a network
+    fills); `mask[rows, cols]` (slices) unpacks only those rows."""
+
+    def __init__(self, mask: np.ndarray):
+        self.shape = mask.shape
+        self.bits = np.packbits(mask, axis=1)
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = key
+        return np.unpackbits(self.bits[rows], axis=1, count=self.shape[1]).view(np.bool_)[:, cols]
 
 
 def _upsampled_rows(small: np.ndarray, size: tuple[int, int], y0: int, n: int) -> np.ndarray:
@@ -312,7 +327,7 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension; use one of {', '.join(OUTPUT_FORMATS)}")
     pixels = image if image.dtype == np.uint8 else to_uint8(image)
-    large = pixels.shape[0] * pixels.shape[1] > LARGE_PIXELS  # Pillow would copy it at 4 bytes a pixel
+    large = pixels.shape[0] * pixels.shape[1] > io.LARGE_PIXELS  # Pillow would copy it at 4 bytes a pixel
     try:
         with atomic_path(path) as tmp:
             if fmt == "PNG" or large:
@@ -322,15 +337,43 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
                     bgr = np.ascontiguousarray(pixels[..., ::-1])  # OpenCV wants BGR
                 params = {"PNG": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE],
                           "JPEG": [cv2.IMWRITE_JPEG_QUALITY, quality], "WEBP": [cv2.IMWRITE_WEBP_QUALITY, quality]}[fmt]
-                # straight to the file (tmp keeps the extension): imencode's growing buffer would cost up to 2x the file
-                if not cv2.imwrite(str(tmp), bgr, params):
-                    raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as {fmt}; check that "
-                                     "its folder is writable and has space")
+                if large:  # straight to the file: imencode's growing buffer would cost up to twice the file
+                    try:
+                        written = cv2.imwrite(str(tmp), bgr, params)  # tmp keeps the extension
+                    except cv2.error:
+                        written = False
+                    if not written or not _complete(tmp, fmt):  # a full disk can leave a short file and say "done"
+                        limit = "; WebP takes at most 16383 px a side" if fmt == "WEBP" and max(bgr.shape) > 16383 else ""
+                        raise ValueError(f"{path}: OpenCV could not write this {bgr.shape[1]}x{bgr.shape[0]} {fmt}{limit}; "
+                                         "check that its folder is writable and has space")
+                else:
+                    ok, data = cv2.imencode(path.suffix.lower(), bgr, params)
+                    if not ok:
+                        raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as {fmt}")
+                    with open(tmp, "wb") as f:
+                        f.write(data)  # the encoded buffer itself; a full disk raises here
             else:
                 Image.fromarray(pixels).save(tmp, format=fmt, quality=quality)
     except OSError as e:
         raise ValueError(f"{path}: cannot write it ({e.strerror or e}); check that its folder is writable and has "
                          "space") from e
+
+
+def _complete(path: Path, fmt: str) -> bool:
+    """Whether an encoded file is whole: PNG chunk checksums to IEND, JPEG ending in its EOI marker."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+        if fmt == "PNG":
+            with Image.open(path) as im:
+                im.verify()
+        elif fmt == "JPEG":
+            with open(path, "rb") as f:
+                f.seek(-2, 2)
+                return f.read() == b"\xff\xd9"
+        return True
+    except Exception:  # noqa: BLE001 - unreadable as written: not whole
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,22 +406,32 @@ class Loaded:
 
     job: Job
     image: np.ndarray  # (H, W, 3) uint8, as decoded
-    mask: np.ndarray
+    mask: np.ndarray | PackedMask  # packed when the photo is huge
     work: Work | None  # None: the mask has no hole, the photo is written as it is
 
 
 def _load(job: Job, polarity: str, max_side: int, masks: dict) -> Loaded:
     image = read_rgb8(job.image)  # uint8: only the work crop is made float (prepare)
+    huge = job.pixels > io.LARGE_PIXELS
     if job.mask not in masks:
         masks.clear()  # keep one: a shared mask stays, per-photo masks are read once each
-        masks[job.mask] = read_mask(job.mask, polarity, dtype=bool)  # 1 byte a pixel: only the crop becomes float
-    mask = masks[job.mask]
+        mask = read_mask(job.mask, polarity, dtype=bool)  # 1 byte a pixel: only the crop becomes float
+        if huge:  # read again for the next photo rather than kept whole
+            return _loaded(job, image, mask, max_side)
+        masks[job.mask] = mask
+    return _loaded(job, image, masks[job.mask], max_side)
+
+
+def _loaded(job: Job, image: np.ndarray, mask: np.ndarray, max_side: int) -> Loaded:
     if mask.shape != image.shape[:2]:  # the header check passed, so the file changed since
         raise ValueError(f"{job.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but {job.image} is "
                          f"{image.shape[1]}x{image.shape[0]}; give a mask of the photo's size")
     if mask.all():
         raise ValueError(f"{job.mask}: the whole image is a hole; nothing is left to fill from")
-    return Loaded(job, image, mask, prepare(image, mask, max_side) if mask.any() else None)
+    work = prepare(image, mask, max_side) if mask.any() else None
+    if work is not None and job.pixels > io.LARGE_PIXELS:
+        mask = PackedMask(mask)  # only paste reads it again, a strip at a time
+    return Loaded(job, image, mask, work)
 
 
 def _prefetched(pool: ThreadPoolExecutor, items: list, fn, ahead: int = 2):
@@ -402,7 +455,7 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     from tqdm import tqdm
 
     # huge photos one at a time: none decoded ahead, batched or queued for writing (see LARGE_PIXELS)
-    huge = any(j.pixels > LARGE_PIXELS for j in jobs)
+    huge = any(j.pixels > io.LARGE_PIXELS for j in jobs)
     batch_size = batch_size if method.model is not None and not huge else 1
     t0 = time.perf_counter()
     no_hole: list[Path] = []

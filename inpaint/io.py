@@ -35,7 +35,8 @@ def error_text(e: BaseException) -> str:
     """A user's error in one line: a ValueError's own message; for an OSError (a folder that is read-only
     or full, a path that is missing), the file, the system's reason and the fix."""
     if isinstance(e, OSError) and e.strerror:
-        where = f"{e.filename}: " if e.filename else ""
+        name = e.filename2 or e.filename  # a rename names its destination second
+        where = f"{name}: " if name else ""
         return f"{where}{e.strerror}; check that the path exists and its folder is writable and has space"
     return " ".join(str(e).split())
 
@@ -61,14 +62,15 @@ def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray |
             warnings.simplefilter("ignore")
             w, h = im.size
             if not LARGE_PIXELS < w * h <= max_pixels or im.format not in ("PNG", "JPEG") \
-                    or im.mode not in (("L",) if grey else ("L", "LA", "RGB", "RGBA")) or "exif" in im.info \
-                    or (im.format == "JPEG" and im.getexif().get(0x0112, 1) != 1):  # (a PNG's getexif decodes it all)
+                    or im.mode not in (("L",) if grey else ("L", "LA", "RGB", "RGBA")):
+                return None
+            if im.format == "JPEG" and im.getexif().get(0x0112, 1) != 1:  # (a PNG's getexif would decode it all)
                 return None
         if im.format == "PNG":
+            if _png_chunk(path, b"eXIf"):  # anywhere in the file: it may rotate the photo, which OpenCV would not
+                return None
             with Image.open(path) as again:
                 again.verify()  # chunk checksums, streamed: OpenCV would print libpng's complaint itself
-                if "exif" in again.info:  # after the pixels: it may rotate the photo, which OpenCV would not
-                    return None
         if im.format == "JPEG":
             with open(path, "rb") as f:
                 f.seek(-2, os.SEEK_END)
@@ -79,14 +81,30 @@ def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray |
     import cv2
 
     shape = (h, w) if grey else (h, w, 3)  # grey expanded to RGB, alpha dropped, as the rule says
-    flag = cv2.IMREAD_GRAYSCALE if grey else getattr(cv2, "IMREAD_COLOR_RGB", None)
     try:  # OpenCV >= 4.11 decodes straight into it (without `dst` it decodes to a copy first: twice the memory)
+        flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR_RGB
         a = cv2.imread(str(path), np.empty(shape, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    except (TypeError, cv2.error):  # an older OpenCV: a copy first, and BGR swapped in place
+    except (AttributeError, TypeError, cv2.error):  # an older OpenCV: a copy first, and BGR swapped in place
         a = cv2.imread(str(path), (cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION)
         if a is not None and not grey:
             swap_red_blue(a)
     return a if a is not None and a.shape == shape else None
+
+
+def _png_chunk(path: Path, kind: bytes) -> bool:
+    """Whether a PNG file has a chunk of this type, found by walking the chunk headers (no decoding)."""
+    with open(path, "rb") as f:
+        f.seek(8)  # the signature
+        while header := f.read(8):
+            if len(header) < 8:
+                return False
+            length, found = int.from_bytes(header[:4], "big"), header[4:]
+            if found == kind:
+                return True
+            if found == b"IEND":
+                return False
+            f.seek(length + 4, os.SEEK_CUR)  # data and CRC
+    return False
 
 
 def swap_red_blue(a: np.ndarray, rows: int = 256) -> np.ndarray:

@@ -215,6 +215,9 @@ def starting_point(cfg: dict) -> dict | None:
     model = cfg["model"]
     init = init_state(source)
     init["into"] = start_target(model, cfg["kwargs"], init["arch"], init["kwargs"])
+    if init["into"] and cfg.get("init_optimizers"):
+        raise ValueError(f"train.{model}.init_optimizers is true but init_from {source} starts only the "
+                         f"{init['into']} of {model}, whose optimiser state cannot carry over; set it to false")
     if init["into"] is None:
         raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
                          f"train.{model} builds {model} with kwargs {cfg['kwargs']}: set train.{model}.kwargs to the "
@@ -239,9 +242,6 @@ def load_start(nets: "Nets", init: dict, optimizers: bool = False) -> None:
             print(f"{init['path']}: its discriminator ({init.get('disc_spec') or 'unknown'}) does not fit "
                   "train.<model>.discriminator; the discriminator starts fresh")
     if optimizers:
-        if into:
-            raise ValueError(f"init_optimizers is true but {init['path']} starts only the {into} of this model, whose "
-                             "optimiser state cannot carry over; set init_optimizers: false")
         if not init.get("opt_g"):
             raise ValueError(f"init_optimizers is true but {init['path']} holds no optimiser state (only a training "
                              "run's last.pt does); set init_optimizers: false")

@@ -23,6 +23,8 @@ Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -93,6 +95,13 @@ class VAE(nn.Module):
         self.decoder = decoder
         self.latent_channels = latent_channels
         if decoder == "lama":
+            own = {"width": width, "n_down": n_down, "max_width": max_width, "n_mid": n_mid, "init_fill": init_fill,
+                   "norm": norm, "upsample": upsample}
+            defaults = {k: v.default for k, v in inspect.signature(VAE).parameters.items() if k in own}
+            given = sorted(k for k in own if own[k] != defaults[k])
+            if given:
+                raise ValueError(f"vae: {given} belong to the unet decoder; with decoder: lama give the generator's "
+                                 "settings in backbone (LaMa's kwargs)")
             self._build_lama(backbone or {}, latent_channels, latent_pool)
             return
         if backbone is not None:

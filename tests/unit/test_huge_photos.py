@@ -1,6 +1,8 @@
 """Huge photos in bounded memory: the paths `inpaint fill` takes above io.LARGE_PIXELS give what the
 ordinary paths give. The threshold is lowered here so small photos take them (bench/fill_memory.py
 measures the memory at 250 MP)."""
+import contextlib
+import zlib
 from pathlib import Path
 
 import cv2
@@ -9,17 +11,15 @@ import pytest
 from PIL import Image
 from skimage import data
 
-import inpaint.fill as fill
 import inpaint.io as io
 from inpaint.cli import main
-from inpaint.fill import any_pool, paste, prepare
+from inpaint.fill import PackedMask, any_pool, paste, prepare
 
 
 @pytest.fixture
 def small_large(monkeypatch):
     """Photos over 1,000 pixels count as large."""
     monkeypatch.setattr(io, "LARGE_PIXELS", 1000)
-    monkeypatch.setattr(fill, "LARGE_PIXELS", 1000)
 
 
 def _write(path: Path, pixels: np.ndarray, **kw) -> Path:
@@ -57,7 +57,7 @@ def test_truncated_or_rotated_large_photos_take_the_careful_reader(tmp_path, sma
     rotated = _write(tmp_path / "rotated.jpg", pixels, exif=exif)
     assert io._read_large(rotated, io.MAX_PIXELS) is None
     assert io.read_rgb8(rotated).shape == (300, 200, 3)
-    assert io._read_large(tmp_path / "rgb.png", 1500) is None  # over the caller's limit: Pillow's path refuses it
+    assert io._read_large(tmp_path / "whole.png", 1500) is None  # over the caller's limit: Pillow's path refuses it
 
 
 def test_any_pool_marks_every_cell_that_the_float_resize_marks():
@@ -85,14 +85,14 @@ def test_a_huge_context_is_shrunk_and_pasted_in_strips_like_a_small_one(monkeypa
     mask[20:60, 30:90] = True
     mask[240:280, 330:400] = True  # two holes far apart: the context is the whole photo
     ordinary = prepare(image, mask, max_side=128)
-    monkeypatch.setattr(fill, "LARGE_PIXELS", 5000)
+    monkeypatch.setattr(io, "LARGE_PIXELS", 5000)
     huge = prepare(image, mask, max_side=128)
     assert huge.crop == ordinary.crop and huge.image.shape == ordinary.image.shape == (91, 128, 3)
     assert huge.image.dtype == np.float32 and np.abs(huge.image - ordinary.image).max() <= 0.5 / 255 + 1e-6
     assert not (ordinary.mask.astype(bool) & ~huge.mask.astype(bool)).any()
     filled = rng.random(huge.image.shape).astype(np.float32)
     strips = paste(image, mask, huge, filled)
-    monkeypatch.setattr(fill, "LARGE_PIXELS", 10**9)
+    monkeypatch.setattr(io, "LARGE_PIXELS", 10**9)
     whole = paste(image, mask, huge, filled)
     assert np.abs(strips.astype(int) - whole).max() <= 1
     assert np.array_equal(strips[~mask], image[~mask])  # known pixels bit for bit
@@ -108,7 +108,6 @@ def test_the_command_fills_a_large_photo_as_it_fills_a_small_one(tmp_path, monke
     outputs = {}
     for label, limit in (("small", 10**9), ("large", 1000)):
         monkeypatch.setattr(io, "LARGE_PIXELS", limit)
-        monkeypatch.setattr(fill, "LARGE_PIXELS", limit)
         for ext in ("png", "jpg"):
             out = tmp_path / f"{label}.{ext}"
             assert main(["fill", "--method", "telea", "--image", str(photo), "--mask", str(tmp_path / "mask.png"),
@@ -148,4 +147,51 @@ def test_an_older_opencv_without_decoding_into_an_array_gives_the_same_pixels(tm
 
     monkeypatch.setattr(io, "LARGE_PIXELS", 1000)
     monkeypatch.setattr(cv2, "imread", old_imread)
+    assert io._read_large(path, io.MAX_PIXELS) is not None  # the fallback read it, not Pillow
     assert np.array_equal(io.read_rgb8(path), data.astronaut()[:200, :300])
+
+
+def test_a_camera_jpeg_with_exif_takes_the_large_path_and_a_png_rotated_after_its_pixels_does_not(tmp_path, small_large):
+    exif = Image.Exif()
+    exif[0x010F] = "a camera"  # EXIF, upright
+    camera = _write(tmp_path / "camera.jpg", data.astronaut()[:200, :300], exif=exif)
+    assert io._read_large(camera, io.MAX_PIXELS) is not None
+    png = _write(tmp_path / "plain.png", data.astronaut()[:200, :300]).read_bytes()
+    rotated = Image.Exif()
+    rotated[0x0112] = 6
+    body = rotated.tobytes()[6:] if rotated.tobytes().startswith(b"Exif\x00\x00") else rotated.tobytes()
+    chunk = len(body).to_bytes(4, "big") + b"eXIf" + body + zlib.crc32(b"eXIf" + body).to_bytes(4, "big")
+    (tmp_path / "late.png").write_bytes(png[:-12] + chunk + png[-12:])  # eXIf after the pixels, before IEND
+    assert io._read_large(tmp_path / "late.png", io.MAX_PIXELS) is None  # Pillow's reader applies its rotation
+    assert io.read_rgb8(tmp_path / "late.png").shape[:2] == io.read_rgb8(tmp_path / "plain.png").shape[1::-1]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_a_large_output_is_an_error_not_a_short_file(tmp_path, monkeypatch):
+    import inpaint.fill as fill
+
+    monkeypatch.setattr(io, "LARGE_PIXELS", 1000)
+    photo = data.astronaut()[:300, :400].copy()
+
+    @contextlib.contextmanager
+    def full(path):  # the temporary file is on a full disk
+        tmp = tmp_path / f"full{path.suffix}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to("/dev/full")
+        yield tmp
+
+    monkeypatch.setattr(fill, "atomic_path", full)
+    for ext in ("png", "jpg"):
+        with pytest.raises(ValueError, match=rf"out\.{ext}: .*check that its folder is writable and has space"):
+            fill.write_image(tmp_path / f"out.{ext}", photo.copy(), consume=True)
+    monkeypatch.setattr(io, "LARGE_PIXELS", 10**9)
+    with pytest.raises(ValueError, match=r"out\.png: cannot write it .*No space left"):
+        fill.write_image(tmp_path / "out.png", photo)
+
+
+def test_a_packed_mask_unpacks_the_rows_and_columns_asked_for():
+    mask = np.random.default_rng(2).random((37, 53)) < 0.3
+    packed = PackedMask(mask)
+    assert packed.bits.nbytes == 37 * 7  # 8 pixels a byte
+    for rows, cols in ((slice(0, 37), slice(0, 53)), (slice(5, 9), slice(3, 50)), (slice(30, 37), slice(47, 53))):
+        assert np.array_equal(packed[rows, cols], mask[rows, cols])

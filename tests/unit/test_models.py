@@ -326,7 +326,8 @@ def test_a_vae_on_a_lama_decoder_starts_as_that_lama_and_samples_in_regions():
     from inpaint.models import start_target
 
     backbone = TINY["lama"]
-    model = tiny("vae", decoder="lama", backbone=backbone, latent_channels=2, latent_pool=2)
+    torch.manual_seed(0)
+    model = build_generator("vae", decoder="lama", backbone=backbone, latent_channels=2, latent_pool=2)
     lama = tiny("lama")
     model.backbone.load_state_dict(lama.state_dict())
     image, mask = batch()
@@ -345,9 +346,11 @@ def test_a_vae_on_a_lama_decoder_starts_as_that_lama_and_samples_in_regions():
     assert start_target("vae", {"decoder": "lama", "backbone": backbone}, "lama", {**backbone, "width": 4}) is None
     assert start_target("lama", backbone, "lama", backbone) == ""
     with pytest.raises(ValueError, match="decoder='unet2' is unknown"):
-        tiny("vae", decoder="unet2")
+        build_generator("vae", decoder="unet2")
     with pytest.raises(ValueError, match="backbone .* needs decoder: lama"):
         tiny("vae", backbone=backbone)
+    with pytest.raises(ValueError, match=r"\['n_down', 'width'\] belong to the unet decoder; .*backbone"):
+        build_generator("vae", decoder="lama", width=8, n_down=2)
 
 
 def test_vae_prior_starts_at_standard_normal_and_kl_at_zero():

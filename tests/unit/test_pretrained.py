@@ -336,7 +336,7 @@ def test_a_vae_with_a_lama_decoder_fine_tunes_from_a_lama(data, tmp_path, monkey
     assert seen["into"] == "backbone" and all(torch.equal(seen["backbone"][k], stored[k]) for k in stored)
     model, _ = generator_from_checkpoint(tmp_path / "vae" / "last.pt")
     assert model.decoder == "lama" and hasattr(model, "sample")
-    with pytest.raises(ValueError, match=r"starts only the backbone of this model.*init_optimizers: false"):
+    with pytest.raises(ValueError, match=r"train\.vae\.init_optimizers is true but .* starts only the backbone of vae"):
         train({**cfg, "init_optimizers": True}, data[0], data[1], data[2], tmp_path / "vae2", tmp_path / "vae2/logs", _validate)
     with pytest.raises(ValueError, match=r"a vae: decoder: lama, backbone: the lama's kwargs"):
         train({**cfg, "kwargs": {**vae_kw, "backbone": {**lama_kw, "width": 4}}}, data[0], data[1], data[2],
