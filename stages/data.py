@@ -27,4 +27,5 @@ if __name__ == "__main__":
     try:
         main()
     except (SourceError, ValueError, OSError) as e:
-        sys.exit(f"data: {error_text(e)}")
+        print(f"data: {error_text(e)}", file=sys.stderr)
+        sys.exit(2)  # one line and status 2, as the inpaint command reports an error

@@ -40,7 +40,8 @@ if __name__ == "__main__":
     try:
         main()
     except (ValueError, OSError) as e:
-        sys.exit(f"evaluate: {error_text(e)}")
+        print(f"evaluate: {error_text(e)}", file=sys.stderr)
+        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
     except KeyboardInterrupt:
         sys.exit("evaluate: interrupted; reports/ still holds the last complete report (the new one is written aside "
                  "and moved in only when complete); rerun `dvc repro` to finish")

@@ -33,4 +33,5 @@ if __name__ == "__main__":
     try:
         main()
     except (ValueError, OSError) as e:
-        sys.exit(f"masks: {error_text(e)}")
+        print(f"masks: {error_text(e)}", file=sys.stderr)
+        sys.exit(2)  # one line and status 2, as the inpaint command reports an error

@@ -34,4 +34,5 @@ if __name__ == "__main__":
     try:
         main()
     except (ValueError, OSError) as e:
-        sys.exit(f"split: {error_text(e)}")
+        print(f"split: {error_text(e)}", file=sys.stderr)
+        sys.exit(2)  # one line and status 2, as the inpaint command reports an error

@@ -171,7 +171,7 @@ def stage_refuses(tmp_path, name, change, message, *args):
     (tmp_path / "data").mkdir()
     before = snapshot(tmp_path)
     proc = stage(tmp_path, name, change, *args)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and re.search(message, proc.stderr), proc.stderr
     assert changed(before, snapshot(tmp_path)) == {"params.yaml"}  # nothing written, no folder left
 
@@ -292,7 +292,7 @@ def test_row18_a_read_only_output_folder_is_one_line_for_fill_score_and_train(ws
     proc = stage(ws, "train", lambda p: (p["base"].update(image_size=32), p["train"].update(models=["autoencoder"]),
                                          p["train"]["common"].update(val_size=2, device="cpu")),
                  "--model", "autoencoder", "--split", split, "--out", bad / "models", "--logs", bad / "logs")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert re.search(r"^train: /sys/kernel/inpaint-out.*; check that the path exists and its folder is writable",
                      proc.stderr.strip().splitlines()[-1]), proc.stderr
     assert changed(before, snapshot(ws)) == {"params.yaml"}

@@ -70,7 +70,7 @@ def test_a_stage_refuses_bad_params_before_writing_anything(tmp_path):
     out = tmp_path / "masks"
     proc = subprocess.run([sys.executable, str(ROOT / "stages/masks.py"), "--params", str(tmp_path / "params.yaml"),
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"masks: {tmp_path / 'params.yaml'}: masks.per_kind is 0; use a whole number from 1 to 100000"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written, no temp folder
 
