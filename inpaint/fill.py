@@ -342,7 +342,7 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
                         written = cv2.imwrite(str(tmp), bgr, params)  # tmp keeps the extension
                     except cv2.error:
                         written = False
-                    if not written or not _complete(tmp, fmt):  # a full disk can leave a short file and say "done"
+                    if not written or not io.is_whole(tmp, fmt):  # a full disk can leave a short file and say "done"
                         limit = "; WebP takes at most 16383 px a side" if fmt == "WEBP" and max(bgr.shape) > 16383 else ""
                         raise ValueError(f"{path}: OpenCV could not write this {bgr.shape[1]}x{bgr.shape[0]} {fmt}{limit}; "
                                          "check that its folder is writable and has space")
@@ -357,23 +357,6 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
     except OSError as e:
         raise ValueError(f"{path}: cannot write it ({e.strerror or e}); check that its folder is writable and has "
                          "space") from e
-
-
-def _complete(path: Path, fmt: str) -> bool:
-    """Whether an encoded file is whole: PNG chunk checksums to IEND, JPEG ending in its EOI marker."""
-    try:
-        if path.stat().st_size == 0:
-            return False
-        if fmt == "PNG":
-            with Image.open(path) as im:
-                im.verify()
-        elif fmt == "JPEG":
-            with open(path, "rb") as f:
-                f.seek(-2, 2)
-                return f.read() == b"\xff\xd9"
-        return True
-    except Exception:  # noqa: BLE001 - unreadable as written: not whole
-        return False
 
 
 # ---------------------------------------------------------------------------------------------

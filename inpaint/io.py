@@ -66,16 +66,11 @@ def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray |
                 return None
             if im.format == "JPEG" and im.getexif().get(0x0112, 1) != 1:  # (a PNG's getexif would decode it all)
                 return None
-        if im.format == "PNG":
-            if _png_chunk(path, b"eXIf"):  # anywhere in the file: it may rotate the photo, which OpenCV would not
-                return None
-            with Image.open(path) as again:
-                again.verify()  # chunk checksums, streamed: OpenCV would print libpng's complaint itself
-        if im.format == "JPEG":
-            with open(path, "rb") as f:
-                f.seek(-2, os.SEEK_END)
-                if f.read() != b"\xff\xd9":  # truncated: OpenCV would fill the rest grey and say nothing
-                    return None
+        if im.format == "PNG" and _png_chunk(path, b"eXIf"):  # anywhere: it may rotate the photo, OpenCV would not
+            return None
+        # truncated or corrupt: OpenCV would fill a JPEG's rest grey and say nothing, and print libpng's complaint
+        if not is_whole(path, im.format):
+            return None
     except Exception:  # noqa: BLE001 - anything odd: the careful reader decides, with its own message
         return None
     import cv2
@@ -89,6 +84,24 @@ def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray |
         if a is not None and not grey:
             swap_red_blue(a)
     return a if a is not None and a.shape == shape else None
+
+
+def is_whole(path: Path, fmt: str) -> bool:
+    """Whether an encoded file is complete, without decoding it: not empty, a PNG's chunk checksums good
+    through IEND (Pillow's verify, streamed), a JPEG ending in its EOI marker. Other formats: not empty."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+        if fmt == "PNG":
+            with Image.open(path) as im:
+                im.verify()
+        elif fmt == "JPEG":
+            with open(path, "rb") as f:
+                f.seek(-2, os.SEEK_END)
+                return f.read() == b"\xff\xd9"
+        return True
+    except Exception:  # noqa: BLE001 - unreadable as it stands: not whole
+        return False
 
 
 def _png_chunk(path: Path, kind: bytes) -> bool:

@@ -65,11 +65,13 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
-    `kwargs`: "" for the whole model (same arch and kwargs), "backbone" for a VAE whose "lama" decoder
-    is built with exactly that lama's kwargs, None when it does not fit."""
+    `kwargs`: "" for the whole model (same arch and kwargs), "backbone" when the generator's class says
+    (its `backbone_of(kwargs)`) that its `backbone` is exactly that generator (a VAE on a lama decoder),
+    None when it does not fit."""
     if init_arch == name and init_kwargs == kwargs:
         return ""
-    if name == "vae" and kwargs.get("decoder") == "lama" and init_arch == "lama" and init_kwargs == kwargs.get("backbone", {}):
+    backbone_of = getattr(GENERATORS.get(name), "backbone_of", None)
+    if backbone_of is not None and backbone_of(kwargs) == (init_arch, init_kwargs):
         return "backbone"
     return None
 

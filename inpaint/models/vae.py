@@ -131,6 +131,11 @@ class VAE(nn.Module):
         )
         self.head = FillHead(2 * width, n_fills_shown(init_fill))
 
+    @staticmethod
+    def backbone_of(kwargs: dict) -> tuple[str, dict] | None:
+        """(arch, kwargs) of the generator inside a VAE built with these kwargs (its `backbone`), or None."""
+        return ("lama", kwargs.get("backbone") or {}) if kwargs.get("decoder") == "lama" else None
+
     def _build_lama(self, backbone: dict, latent: int, pool: int) -> None:
         if pool < 1:
             raise ValueError(f"vae: latent_pool must be >= 1, got {pool}")
