@@ -1,11 +1,13 @@
 # setup: virtual environment + package + perceptual weights (idempotent, quick when done)
-# repro: setup, then the whole DVC pipeline;  test: setup, then the test suite
+# repro: setup, then the whole DVC pipeline;  test: setup and a browser, then the test suite
+# browser: Debian's chromium + chromium-driver for the page's real-browser test (apt-get, as root;
+# nothing to do when both are installed)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench clean-venv
+.PHONY: setup browser repro test bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +17,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	$(BIN)/python -m inpaint.weights provision
 
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "make browser: could not install chromium and chromium-driver (apt-get, as root); the browser test will be skipped"
+
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: setup
+test: setup browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 bench: setup

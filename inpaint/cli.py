@@ -5,6 +5,8 @@
   inpaint fill  --method models/lama/last.pt --image photos/ --mask masks/ --out filled/
   inpaint fill  --method telea --image photos/ --mask one_mask.png --out filled/ --format webp
   inpaint score GT PRED [--masks M] [--csv scores.csv]
+  inpaint serve [--host 127.0.0.1] [--port 7860]     (a page to paint the hole and fill it, and an HTTP API)
+  inpaint export --method pretrained/lama --out lama.pt [--format torchscript|onnx] [--size 512x512]
 
 Masks: white (255) = hole, or --polarity black_hole. Bad input is one line on stderr, exit status 2.
 """
@@ -179,6 +181,48 @@ def cmd_score(args) -> None:
         write_csv(args.csv, table)
 
 
+def cmd_serve(args) -> None:
+    import ipaddress
+
+    import uvicorn
+
+    from inpaint.checkpoints import pick_device
+    from inpaint.serve.app import create_app
+
+    pick_device(args.device)  # a device that is not there fails now, not at the first fill
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        print(f"inpaint serve: warning: listening on {args.host}: anyone who can reach this machine can use the page "
+              "and API (no login); use --host 127.0.0.1 to keep it local", file=sys.stderr)
+    app = create_app(args.checkpoints, args.device, args.max_queue, args.max_upload_mb)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"inpaint serve: open http://{shown}:{args.port}/ (API docs: /docs); Ctrl+C stops it", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'512' or 'WIDTHxHEIGHT' -> (height, width)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x")) if "x" in text.lower() else (int(text),) * 2
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write 512 or 768x512 (width x height)") from None
+    if min(w, h) < 32 or max(w, h) > 4096:
+        raise argparse.ArgumentTypeError(f"{text}: each side must be between 32 and 4096 px")
+    return h, w
+
+
+def cmd_export(args) -> None:
+    from inpaint.export import export
+
+    info = export(args.method, args.out, args.format, args.size, args.checkpoints)
+    if not args.quiet:
+        print(f"{args.method} -> {args.out} ({info['format']}, {info['width']}x{info['height']}; largest difference "
+              f"from the PyTorch fill on {info['check']['photos']} photos: {info['check']['max_abs_error']:.1e})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     ap = _Parser(prog="inpaint", description=__doc__, formatter_class=raw, add_help=False)
@@ -223,6 +267,34 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"{','.join(HOLE_METRICS)} with --masks)")
     s.add_argument("--csv", help="also write the table to this CSV (no-hole metrics left empty)")
     s.set_defaults(run=cmd_score)
+    v = sub.add_parser("serve", help="a local web page to paint the hole and fill it, and an HTTP API",
+                       description="Serve a page (paint the hole, fill, compare, download) and an HTTP API "
+                                   "(POST /api/fill, GET /api/methods; docs at /docs). Fills run one at a time "
+                                   "behind a queue. Offline: nothing is fetched from elsewhere.")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only; "
+                                                       "0.0.0.0 opens it to the network)")
+    v.add_argument("--port", type=_positive(1, 65535), default=7860, help="port (default 7860)")
+    v.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
+    v.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    v.add_argument("--max-queue", type=_positive(1), default=32, help="fills waiting or running at most; more are "
+                                                                      "answered 503 (default 32)")
+    v.add_argument("--max-upload-mb", type=_positive(1), default=256, help="largest request in MiB (default 256)")
+    v.add_argument("-q", "--quiet", action="store_true", help="log warnings only, not every request")
+    v.set_defaults(run=cmd_serve)
+    e = sub.add_parser("export", help="a model as TorchScript or ONNX, to run without this package",
+                       description="Export a model's generator at one size as TorchScript (torch.jit.load) or ONNX "
+                                   "(ONNX Runtime), checked against the PyTorch fill on real photos (largest "
+                                   "difference at most 1e-3) before it is written. Inputs: image (1, 3, H, W) and "
+                                   "mask (1, 1, H, W) float32 in [0, 1], 1 = hole; output: the composited fill. "
+                                   "<out>.json describes it.")
+    e.add_argument("--method", required=True, help="a model: pretrained/lama, a trained model's name or a checkpoint")
+    e.add_argument("--out", required=True, help="the file to write (and <out>.json)")
+    e.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript", help="default torchscript")
+    e.add_argument("--size", type=_size, default=(512, 512), help="WIDTHxHEIGHT the program takes, or one number "
+                                                                  "for a square (default 512)")
+    e.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    e.set_defaults(run=cmd_export)
     return ap
 
 

@@ -160,19 +160,51 @@ def resolve(name: str, checkpoints: str | Path, device: str = "auto", batch_size
     return resolve_method(name, checkpoints, device, batch_size, fallback_pretrained=True)
 
 
-def methods_help(checkpoints: str | Path = "models") -> str:
-    """What `--method` can name on this machine, for --help (imports the registries: slow, so on demand)."""
+def available_methods(checkpoints: str | Path = "models") -> list[dict]:
+    """What `--method` can name on this machine: [{"name", "kind" (baseline, pretrained, trained), "samples"
+    (whether the model draws different fills; read from its file's architecture)}], baselines last."""
     from inpaint.baselines import BASELINES
-    from inpaint.models import GENERATORS
     from inpaint.pretrained import SHIPPED, SUFFIX
 
-    shipped = sorted({p.stem for d in (Path("pretrained"), SHIPPED) for p in d.glob(f"*{SUFFIX}")})
-    trained = sorted(p.parent.name for p in Path(checkpoints).glob("*/best.pt"))
+    shipped = {p.stem: p for d in (SHIPPED, Path("pretrained")) for p in sorted(d.glob(f"*{SUFFIX}"))}
+    trained = {p.parent.name: p for p in sorted(Path(checkpoints).glob("*/best.pt"))}
+    return ([{"name": f"pretrained/{s}", "kind": "pretrained", "samples": _samples(p)} for s, p in sorted(shipped.items())]
+            + [{"name": t, "kind": "trained", "samples": _samples(p)} for t, p in trained.items()]
+            + [{"name": b, "kind": "baseline", "samples": False} for b in sorted(BASELINES)])
+
+
+def _samples(weights: Path) -> bool:
+    """Whether the generator stored in a .safetensors or .pt file can sample (by its architecture's class);
+    False for a file that cannot be read (resolving it names the problem)."""
+    from inpaint.models import GENERATORS
+    from inpaint.sampling import can_sample
+
+    try:
+        if weights.suffix == ".pt":
+            from inpaint.checkpoints import load_checkpoint
+
+            arch = load_checkpoint(weights).get("arch")
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(weights), "pt") as f:
+                arch = (f.metadata() or {}).get("arch")
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        return False
+    return can_sample(GENERATORS.get(arch))
+
+
+def methods_help(checkpoints: str | Path = "models") -> str:
+    """What `--method` can name on this machine, for --help (imports the registries: slow, so on demand)."""
+    from inpaint.models import GENERATORS
+
+    found = available_methods(checkpoints)
+    names = lambda kind: ", ".join(m["name"] for m in found if m["kind"] == kind)  # noqa: E731
     return "\n".join([
         "methods (--method):",
-        f"  baselines:   {', '.join(sorted(BASELINES))}",
-        f"  pretrained:  {', '.join(f'pretrained/{s}' for s in shipped) or '(none found in pretrained/)'}",
-        (f"  trained:     {', '.join(trained) or '(none)'} in {checkpoints}/ (<name>/best.pt; a bare name falls "
+        f"  baselines:   {names('baseline')}",
+        f"  pretrained:  {names('pretrained') or '(none found in pretrained/)'}",
+        (f"  trained:     {names('trained') or '(none)'} in {checkpoints}/ (<name>/best.pt; a bare name falls "
          "back to pretrained/<name>)"),
         ("  checkpoint:  any path to a .pt (models/lama/last.pt) or .safetensors file; architectures: "
          f"{', '.join(sorted(GENERATORS))}"),

@@ -29,3 +29,14 @@ def bomb_png(path: Path, width=40000, height=40000) -> Path:
     data[ihdr + 13 : ihdr + 17] = struct.pack(">I", crc)
     path.write_bytes(bytes(data))
     return path
+
+
+def randomise_heads(model) -> None:
+    """Give a generator's zero-initialised residual heads random weights, so the network's output matters."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(1)
+    for name, module in model.named_modules():
+        if "head" in name and isinstance(module, nn.Conv2d):
+            nn.init.normal_(module.weight, std=0.05)

@@ -10,6 +10,7 @@ import yaml
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from testkit import randomise_heads
 
 from inpaint.models import (
     DISCRIMINATORS,
@@ -65,14 +66,6 @@ def batch(size: int = 32, n: int = 2, seed: int = 0) -> tuple[torch.Tensor, torc
     mask = torch.zeros(n, 1, size, size)
     mask[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
     return image.contiguous(), mask
-
-
-def randomise_heads(model: nn.Module) -> None:
-    """Give the zero-initialised residual heads random weights, so the network's output matters."""
-    torch.manual_seed(1)
-    for name, module in model.named_modules():
-        if "head" in name and isinstance(module, nn.Conv2d):
-            nn.init.normal_(module.weight, std=0.05)
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:

@@ -1,0 +1,149 @@
+"""The server's fills: one at a time on one worker thread, behind a bounded queue.
+
+Each request gets a private folder under the server's own temporary folder (mode 0700); the photo and
+mask are saved there, checked and filled by `inpaint fill`'s plan and loop (`plan_jobs`, `fill_photos`:
+the same checks and messages, the 250 MP limit, the bounded-memory path for huge photos, atomic
+writes), and the folder is removed when the request ends: answered, failed, or abandoned by a client
+that went away (then as soon as its fill, if already running, returns). Masks: 1 (white) = hole.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from inpaint.fill import FORMAT_NAMES, fill_photos, plan_jobs, resolve
+
+MAX_SAMPLES = 8
+
+
+class QueueFull(Exception):
+    """More fills are waiting than the server takes (`max_queue`)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to do with one uploaded photo and mask (1 = hole)."""
+
+    method: str
+    fmt: str = "png"  # a key of FORMAT_NAMES
+    quality: int = 95
+    samples: int = 1  # fills to return; more than one only from a model that samples
+    seed: int | None = None  # a sampling model's draw; None: its deterministic fill
+    max_side: int = 1024
+    polarity: str = "white_hole"
+
+
+@dataclass
+class Result:
+    images: list[bytes]  # encoded in the request's format, one per sample
+    seeds: list[int | None]
+    no_hole: bool  # the mask has no hole: the photo came back unchanged
+    seconds: float
+
+
+class Filler:
+    """Resolves methods once (kept loaded, a few at a time) and fills requests one at a time."""
+
+    def __init__(self, checkpoints: str | Path = "models", device: str = "auto", max_queue: int = 32,
+                 keep_loaded: int = 4):
+        self.checkpoints, self.device = checkpoints, device
+        self.max_queue, self.keep_loaded = max_queue, keep_loaded
+        self.root = Path(tempfile.mkdtemp(prefix="inpaint-serve-"))  # private: mode 0700
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="inpaint-fill")
+        self._methods: dict = {}  # name -> resolved method; touched by the worker thread only
+        self._lock = threading.Lock()
+        self.queued = 0  # submitted and not finished (the running one included)
+        self.running = False
+
+    def new_folder(self) -> Path:
+        """A fresh private folder for one request, under `root`."""
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+    def check(self, folder: Path, photo: Path, mask: Path, request: Request) -> None:
+        """Every check `inpaint fill` makes before filling (method name, sizes, formats), without loading
+        a model, so bad input is answered without waiting in the queue."""
+        from inpaint.evaluation import method_source
+
+        if request.method not in self._methods:
+            method_source(request.method, self.checkpoints, fallback_pretrained=True)
+        plan_jobs(photo, mask, folder / f"filled{FORMAT_NAMES[request.fmt]}", request.fmt)
+
+    def submit(self, folder: Path, photo: Path, mask: Path, request: Request) -> Future:
+        """Queue a fill; raises QueueFull when `max_queue` fills are already waiting or running."""
+        with self._lock:
+            if self.queued >= self.max_queue:
+                raise QueueFull(f"{self.queued} fills are queued, the most this server takes (--max-queue "
+                                f"{self.max_queue}); try again shortly")
+            self.queued += 1
+        future = self._pool.submit(self._run, folder, photo, mask, request)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future: Future) -> None:
+        with self._lock:
+            self.queued -= 1
+
+    def discard(self, folder: Path, future: Future | None = None) -> None:
+        """Remove a request's folder: now when its fill is done or was still waiting (it is then dropped
+        from the queue), else as soon as the running fill returns."""
+        remove = lambda *_: shutil.rmtree(folder, ignore_errors=True)  # noqa: E731
+        if future is None or future.cancel() or future.done():
+            remove()
+        else:
+            future.add_done_callback(remove)
+
+    def close(self) -> None:
+        """Stop taking fills, wait for the running one, and remove every private folder."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def method(self, name: str):
+        """The resolved method (`inpaint.fill.resolve`), loaded once and kept while it is among the last
+        `keep_loaded` used."""
+        method = self._methods.pop(name, None)
+        if method is None:
+            method = resolve(name, self.checkpoints, self.device)
+            while len(self._methods) >= self.keep_loaded:
+                self._methods.pop(next(iter(self._methods)))
+        self._methods[name] = method  # most recently used last
+        return method
+
+    def _run(self, folder: Path, photo: Path, mask: Path, request: Request) -> Result:
+        self.running = True
+        try:
+            return self._fill(folder, photo, mask, request)
+        finally:
+            self.running = False
+
+    def _fill(self, folder: Path, photo: Path, mask: Path, request: Request) -> Result:
+        from inpaint.sampling import can_sample, predict_sample
+
+        t0 = time.perf_counter()
+        method = self.method(request.method)
+        sampling = request.seed is not None or request.samples > 1
+        if sampling and (method.model is None or not can_sample(method.model)):
+            raise ValueError(f"method {request.method!r} does not draw different fills; leave seed empty and samples "
+                             "at 1, or choose a model that samples (a vae)")
+        seeds = [(request.seed or 0) + k if sampling else None for k in range(request.samples)]
+        images, no_hole = [], False
+        for k, seed in enumerate(seeds):
+            dest = folder / f"filled-{k}{FORMAT_NAMES[request.fmt]}"
+            chosen = method
+            if seed is not None:
+                device = next(method.model.parameters()).device
+                chosen = replace(method, fill=lambda x, m, s=seed: predict_sample(method.model, x, m, device, s))
+            jobs = plan_jobs(photo, mask, dest, request.fmt)
+            done = fill_photos(chosen, jobs, polarity=request.polarity, max_side=request.max_side,
+                               quality=request.quality, quiet=True)
+            no_hole = bool(done["no_hole"])
+            images.append(dest.read_bytes())
+            dest.unlink()
+            if no_hole:  # nothing to vary: the photo as it is, once
+                seeds = seeds[:1]
+                break
+        return Result(images, seeds, no_hole, time.perf_counter() - t0)
