@@ -42,11 +42,46 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """Load a checkpoint without unpickling code (`weights_only=True`)."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        ckpt = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{path}: not a readable inpaint checkpoint ({e}); retrain or re-download it") from e
+    except Exception as e:  # a truncated or foreign file; PyTorch's own text would suggest unpickling it anyway
+        unsafe = "weights_only" in str(e) or "Unpickl" in type(e).__name__
+        why = ("it holds Python objects besides tensors, which are never loaded: they could run code" if unsafe
+               else "truncated, or not a PyTorch file")
+        raise ValueError(f"{path}: not a readable inpaint checkpoint ({why}); retrain or re-download it") from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: not an inpaint checkpoint (a {type(ckpt).__name__}, not a dictionary); retrain it")
+    return ckpt
+
+
+def check_finite(state: dict, source) -> None:
+    """A ValueError naming the first tensor of a state dict that holds NaN or infinity: such weights fill
+    holes with black (or nothing) and must never load quietly."""
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{source}: {len(bad)} weight tensor(s) hold NaN or infinity (first: {bad[0]}); the training "
+                         "that wrote it diverged or the file is damaged: retrain it or restore it")
+
+
+def build_from(source, arch, kwargs, state: dict) -> torch.nn.Module:
+    """The generator `arch` built with `kwargs`, its weights `state` loaded; one line naming `source` for
+    anything that does not fit (a wrong label, foreign kwargs, missing or extra tensors, other shapes)."""
+    if not isinstance(arch, str) or not isinstance(kwargs, dict):
+        raise ValueError(f"{source}: its architecture label {arch!r} and kwargs {kwargs!r} are not a name and a "
+                         "mapping; the file was not written by inpaint")
+    check_finite(state, source)
+    model = build_generator(arch, **kwargs)
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or extra or shapes:
+        example = (missing or extra or shapes)[0]
+        raise ValueError(f"{source}: its weights do not fit a {arch!r} generator with kwargs {kwargs} ({len(missing)} "
+                         f"missing, {len(extra)} unexpected, {len(shapes)} of another shape; e.g. {example}); its "
+                         "label is wrong or another version wrote it: retrain or re-export it")
+    model.load_state_dict(state)
+    return model
 
 
 def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
@@ -60,8 +95,7 @@ def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cp
             f"{path}: checkpoint format {ckpt.get('format')}, this inpaint reads format {CHECKPOINT_FORMAT}; "
             f"retrain it (`dvc repro -f train@{ckpt['arch']}`) or use the inpaint version that wrote it"
         )
-    model = build_generator(ckpt["arch"], **ckpt["kwargs"])
-    model.load_state_dict(ckpt["state"])
+    model = build_from(path, ckpt["arch"], ckpt["kwargs"], ckpt["state"])
     return model.to(device).eval(), ckpt
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, list_images, match_by_name
-from inpaint.io import POLARITIES, error_text, read_image, read_mask, write_csv
+from inpaint.io import IMAGE_EXTENSIONS, POLARITIES, error_text, read_image, read_mask, write_csv
 
 WHOLE_METRICS = ["psnr", "ssim", "lpips"]
 HOLE_METRICS = ["hole_psnr", "hole_l1"]  # added when --masks is given
@@ -92,12 +92,21 @@ def _positive(minimum: int, maximum: int | None = None):
 def cmd_fill(args) -> None:
     from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, resolve
 
+    from inpaint.checkpoints import pick_device
+
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
+    pick_device(args.device)  # a device that is not there is an error for every method, a classical one too
+    if not Path(args.checkpoints).is_dir() and args.checkpoints != "models":
+        print(f"inpaint fill: warning: --checkpoints {args.checkpoints} is not a folder; trained model names fall back "
+              "to pretrained/<name>", file=sys.stderr)
     keep_freed_memory()
     method = resolve(args.method, args.checkpoints, args.device)
     if method.checkpoint is not None and not args.quiet:
         print(f"inpaint fill: {args.method} = {method.checkpoint}", file=sys.stderr)
     batch = args.batch_size
+    if batch is not None and batch > len(jobs) and batch > 1:
+        print(f"inpaint fill: warning: --batch-size {batch} is more than the {len(jobs)} photo(s) given; at most "
+              f"{len(jobs)} are filled per pass", file=sys.stderr)
     if batch is None:  # on the CPU a batch is no faster: 426 ms a 768x512 photo in twos or fours, 415 ms alone
         on_gpu = method.model is not None and next(method.model.parameters()).device.type != "cpu"
         batch = 8 if on_gpu else 1
@@ -129,6 +138,18 @@ def _score_pairs(gt: Path, other: Path, what: str) -> list[tuple[Path, Path]]:
     return [(a[k], b[k]) for k in a]
 
 
+def _check_csv(csv: Path, inputs: dict[Path, str]) -> None:
+    """Refuse a --csv that would replace an input (a ground truth, prediction or mask) or is not a CSV path."""
+    what = inputs.get(csv.resolve())
+    if what is not None:
+        raise ValueError(f"--csv {csv} is an input ({what}); the scores would replace it: give another path, such as "
+                         "scores.csv")
+    if csv.is_dir():
+        raise ValueError(f"--csv {csv} is a folder; give a file path such as {csv / 'scores.csv'}")
+    if csv.suffix.lower() in IMAGE_EXTENSIONS:
+        raise ValueError(f"--csv {csv} ends in {csv.suffix}, an image extension; give a .csv path")
+
+
 def cmd_score(args) -> None:
     import pandas as pd
 
@@ -146,6 +167,9 @@ def cmd_score(args) -> None:
     gt_root = Path(args.gt)
     pairs = _score_pairs(gt_root, Path(args.pred), "prediction")
     masks = dict(_score_pairs(gt_root, Path(args.masks), "mask")) if args.masks else {}
+    if args.csv:
+        _check_csv(Path(args.csv), {p.resolve(): what for pair in pairs for p, what in zip(pair, ("ground truth",
+                                    "prediction"))} | {m.resolve(): "mask" for m in masks.values()})
     rows, mask_path = [], None
     for gt_path, pred_path in pairs:
         gt, pred = read_image(gt_path), read_image(pred_path)
@@ -304,19 +328,35 @@ def _user_error(e: BaseException) -> bool:
     return isinstance(e, (ValueError, OSError)) or (weights is not None and isinstance(e, weights.WeightsMissingError))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so its temporary files are removed on the way out as for Ctrl+C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    own = args.command != "serve" and threading.current_thread() is threading.main_thread()  # uvicorn has its own
+    previous = signal.signal(signal.SIGTERM, _terminate) if own else None
     try:
         args.run(args)
-    except KeyboardInterrupt:
-        print(f"inpaint {args.command}: interrupted; finished outputs are complete, the rest were not written",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"inpaint {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; finished "
+              "outputs are complete, the rest were not written", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # sorted by _user_error; the rest is a bug and keeps its traceback
         if not _user_error(e):
             raise
         print(f"inpaint {args.command}: {error_text(e)}", file=sys.stderr)
         return 2
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

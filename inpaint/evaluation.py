@@ -288,5 +288,5 @@ def params_checker():
     from inpaint.params import choice, integer, items, section, text
 
     return section({"methods": items(text, min_len=1), "metrics": items(choice(*METRICS), min_len=1), "device": text,
-                    "batch_size": integer(1), "bootstrap": integer(1),
+                    "batch_size": integer(1, 4096), "bootstrap": integer(1),
                     "samples": integer(2)})  # the diversity score compares samples two by two

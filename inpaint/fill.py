@@ -9,11 +9,12 @@ Masks: 1 (white, 255 in PNG) = hole, unless read with polarity "black_hole".
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -223,18 +224,64 @@ class Job:
     mask: Path
     dest: Path
     pixels: int = 0  # the photo's, from its header (plan_jobs)
+    keep: Keep | None = None  # what of the photo the output keeps beyond 8-bit RGB (plan_jobs)
+    notes: list[str] = field(default_factory=list)  # what it cannot keep, said once as a warning
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a photo as `read_image` will return it (EXIF rotation applied), from its header."""
+@dataclass
+class Keep:
+    """What an output keeps of its photo besides the filled RGB: transparency and 16-bit samples (PNG; WebP
+    keeps transparency), and the colour profile (every output format)."""
+
+    alpha: bool = False
+    deep: bool = False
+    icc: bytes | None = None
+
+    @property
+    def exact(self) -> bool:
+        """The output is composed on the photo's own pixels (`io.read_exact`), not on its 8-bit RGB."""
+        return self.alpha or self.deep
+
+
+def what_to_keep(photo: Path, dest: Path, pixels: int) -> tuple[Keep | None, list[str]]:
+    """What the output `dest` keeps of `photo` (from its header), and a note for each thing it cannot keep:
+    transparency in JPEG, 16 bits outside PNG, frames after the first, and all but the RGB of a huge photo
+    (its output is written straight from the 8-bit array)."""
+    with Image.open(photo) as im:
+        alpha, deep, icc = io.has_alpha(im), io.is_16bit(photo, im), im.info.get("icc_profile") or None
+        frames = getattr(im, "n_frames", 1)
+    fmt, notes = OUTPUT_FORMATS[dest.suffix.lower()], []
+    if frames > 1:
+        notes.append(f"{photo}: has {frames} frames; only the first is filled and written (a still image)")
+    if pixels > io.LARGE_PIXELS and (alpha or deep or icc):
+        lost = ", ".join(w for w, on in (("transparency", alpha), ("16-bit samples", deep), ("colour profile", icc)) if on)
+        notes.append(f"{photo}: over {io.LARGE_PIXELS // 10**6} MP, its output is written as 8-bit RGB: its {lost} "
+                     "is not kept")
+        return None, notes
+    if alpha and fmt == "JPEG":
+        notes.append(f"{photo}: JPEG has no transparency, so {dest} drops it; write .png or .webp to keep it")
+        alpha = False
+    if deep and fmt != "PNG":
+        notes.append(f"{photo}: has 16-bit samples; {fmt} keeps 8, so {dest} is 8-bit; write .png to keep 16 bits")
+        deep = False
+    keep = Keep(alpha, deep, icc)
+    return (keep if keep.exact or keep.icc else None), notes
+
+
+# The largest side each output format takes (libjpeg: 65500; libwebp: 16383); PNG: 2^31 - 1.
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "PNG": 2**31 - 1}
+
+
+def image_size(path: Path, stored: bool = False) -> tuple[int, int]:
+    """(height, width) of a photo as `read_image` will return it (EXIF rotation applied; `stored`: as
+    the file stores it), from its header."""
+    io.check_regular(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise OSError("over the pixel limit")  # the reader below refuses it from its header, naming the limit
-            # a PNG's EXIF may follow its pixels, and getexif() would decode them all to look: only the
-            # chunks before the pixels are read here (where editors put it)
-            if (im.format != "PNG" or "exif" in im.info) and im.getexif().get(0x0112) in (5, 6, 7, 8):
+            if not stored and io.orientation(path, im) in (5, 6, 7, 8):
                 w, h = h, w  # rotated by 90 degrees on reading
             return h, w
     except (OSError, SyntaxError, ValueError):
@@ -245,7 +292,7 @@ def image_size(path: Path) -> tuple[int, int]:
 def list_images(folder: Path, skip: Path | None = None) -> dict[Path, Path]:
     """{path relative to `folder` without extension: file} for the images under `folder` (not under `skip`).
     Two files that differ only by extension are an error: their outputs would collide."""
-    from inpaint.sources import list_images as walk  # the pipeline's walk: by extension, hidden entries skipped
+    from inpaint.io import list_images as walk  # the pipeline's walk: by extension, hidden entries skipped
 
     found: dict[Path, Path] = {}
     skip = skip.resolve() if skip is not None else None
@@ -299,6 +346,8 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
     for label, p in (("--image", image), ("--mask", mask)):
         if not p.exists():
             raise ValueError(f"{label} {p}: no such file or folder; check the path")
+        if not p.is_dir():
+            io.check_regular(p)  # a FIFO or device: refused before anything opens it
     if not overwrite:
         for label, p in (("--image", image), ("--mask", mask)):
             if out.resolve() == p.resolve():
@@ -340,30 +389,60 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
             sizes[job.mask] = image_size(job.mask)
         mh, mw = sizes[job.mask]
         if (mh, mw) != (h, w):
-            raise ValueError(f"{job.mask}: mask is {mw}x{mh} but {job.image} is {w}x{h}; give a mask of the photo's size")
+            turned = "" if image_size(job.image, stored=True) == (h, w) else \
+                f" upright (its EXIF orientation turns the stored {h}x{w})"
+            raise ValueError(f"{job.mask}: mask is {mw}x{mh} but {job.image} is {w}x{h}{turned}; give a mask of the "
+                             "photo's size")
+        check_output(job.dest, h, w)
+        job.keep, job.notes = what_to_keep(job.image, job.dest, job.pixels)
     return jobs
+
+
+def check_output(dest: Path, height: int, width: int) -> None:
+    """Every limit the writing of one output can hit, checked before any output is written: its format's
+    largest side, and its name's length with the temporary suffix an atomic write adds."""
+    fmt = OUTPUT_FORMATS[dest.suffix.lower()]
+    if max(height, width) > MAX_SIDE[fmt]:
+        raise ValueError(f"{dest}: {fmt} takes at most {MAX_SIDE[fmt]} px a side and this photo is {width}x{height}; "
+                         "write PNG (.png, or --format png)")
+    folder = next((p for p in (dest.parent, *dest.parents) if p.is_dir()), Path("."))
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    temporary = f".{dest.name}.12345678.tmp{dest.suffix}"  # atomic_path's temporary name: mkstemp adds 8 characters
+    for part, what in ((dest.name, "name"), (temporary, "name with the temporary suffix of an atomic write")):
+        if len(os.fsencode(part)) > longest:
+            raise ValueError(f"{dest}: its {what} is {len(os.fsencode(part))} bytes, over this file system's "
+                             f"{longest}; shorten the photo's name or the output's")
 
 
 # ---------------------------------------------------------------------------------------------
 # Writing
 
 
-def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume: bool = False) -> None:
-    """Atomically write a uint8 or float [0, 1] RGB image in the format its extension names (see
-    OUTPUT_FORMATS); `quality` (1-100) for JPEG and WebP. `consume`: the caller will not read `image`
-    again, so a uint8 one may be turned into OpenCV's BGR order in place (no second copy of a huge photo)."""
+def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume: bool = False,
+                icc: bytes | None = None) -> None:
+    """Atomically write an RGB or RGBA image (uint8, uint16 for PNG, or float [0, 1]) in the format its
+    extension names (see OUTPUT_FORMATS); `quality` (1-100) for JPEG and WebP; `icc`: a colour profile to
+    embed. `consume`: the caller will not read `image` again, so a uint8 one may be turned into OpenCV's
+    BGR order in place (no second copy of a huge photo)."""
     import cv2
 
     path = Path(path)
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension; use one of {', '.join(OUTPUT_FORMATS)}")
-    pixels = image if image.dtype == np.uint8 else to_uint8(image)
+    pixels = image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)
+    if pixels.dtype == np.uint16 and fmt != "PNG":
+        raise ValueError(f"{path}: {fmt} takes 8-bit samples; write 16 bits as .png")
     large = pixels.shape[0] * pixels.shape[1] > io.LARGE_PIXELS  # Pillow would copy it at 4 bytes a pixel
     try:
         with atomic_path(path) as tmp:
-            if fmt == "PNG" or large:
-                if consume and pixels.flags.writeable:
+            if fmt == "PNG" or large:  # (a huge photo's output keeps only its RGB: see what_to_keep)
+                if pixels.shape[2] == 4:
+                    bgr = np.ascontiguousarray(pixels[..., [2, 1, 0, 3]])  # OpenCV wants BGRA
+                elif consume and pixels.flags.writeable:
                     bgr = swap_red_blue(pixels)
                 else:
                     bgr = np.ascontiguousarray(pixels[..., ::-1])  # OpenCV wants BGR
@@ -383,9 +462,10 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
                     if not ok:
                         raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as {fmt}")
                     with open(tmp, "wb") as f:
-                        f.write(data)  # the encoded buffer itself; a full disk raises here
+                        f.write(io.with_icc(data.tobytes(), icc) if icc else data)  # a full disk raises here
             else:
-                Image.fromarray(pixels).save(tmp, format=fmt, quality=quality)
+                extra = {"icc_profile": icc} if icc else {}
+                Image.fromarray(pixels).save(tmp, format=fmt, quality=quality, **extra)
     except OSError as e:
         raise ValueError(f"{path}: cannot write it ({e.strerror or e}); check that its folder is writable and has "
                          "space") from e
@@ -449,6 +529,23 @@ def _loaded(job: Job, image: np.ndarray, mask: np.ndarray, max_side: int) -> Loa
     return Loaded(job, image, mask, work)
 
 
+def _write_kept(job: Job, result: np.ndarray, hole: np.ndarray | None, quality: int) -> None:
+    """Write a fill on the photo's own pixels (`io.read_exact`: transparency, 16 bits) with its colour profile:
+    only the hole's RGB comes from the 8-bit `result`."""
+    keep = job.keep
+    if not keep.exact:
+        return write_image(job.dest, result, quality, consume=True, icc=keep.icc)
+    exact = io.read_exact(job.image)
+    if not keep.alpha and exact.shape[2] == 4:
+        exact = np.ascontiguousarray(exact[..., :3])
+    if hole is not None:
+        rgb = exact[..., :3]
+        rgb[hole] = result[hole].astype(np.uint16) * 257 if exact.dtype == np.uint16 else result[hole]
+    if not keep.deep and exact.dtype == np.uint16:
+        exact = (exact // 257).astype(np.uint8)
+    write_image(job.dest, exact, quality, icc=keep.icc)
+
+
 def _prefetched(pool: ThreadPoolExecutor, items: list, fn, ahead: int = 2):
     """fn(item) for each item in order, computed up to `ahead` items in advance on `pool`."""
     queue: deque = deque()
@@ -465,7 +562,9 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     """Fill every job with a resolved method (`resolve`) and write the outputs; what `inpaint fill` runs.
 
     A network method gets up to `batch_size` photos per call whose work crops have the same size;
-    a classical one gets one photo per call. Returns {"photos", "seconds", "no_hole": [mask files]}.
+    a classical one gets one photo per call. Outputs keep the photo's transparency, 16 bits and colour
+    profile where their format can (`what_to_keep`); the rest is said in a warning. Returns {"photos",
+    "seconds", "no_hole": [mask files], "notes": [the warnings]}.
     """
     from tqdm import tqdm
 
@@ -479,7 +578,12 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     writes: deque = deque()
 
     def write(item: Loaded, result: np.ndarray) -> None:
-        writes.append(io_pool.submit(write_image, item.job.dest, result, quality, consume=True))
+        keep = item.job.keep
+        if keep is None:
+            writes.append(io_pool.submit(write_image, item.job.dest, result, quality, consume=True))
+        else:
+            hole = None if item.work is None else item.mask > 0.5
+            writes.append(io_pool.submit(_write_kept, item.job, result, hole, quality))
         while writes and (writes[0].done() or len(writes) > (0 if huge else 4)):
             writes.popleft().result()  # surface a write error now; bound the outputs held in memory
         bar.update(1)
@@ -490,6 +594,10 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
         for item, f in zip(group, filled):
             write(item, paste(item.image, item.mask, item.work, f, in_place=True))
 
+    for job in jobs:
+        io.remove_temps_of(job.dest)  # a killed earlier run's hidden temporary files of these very outputs
+        for note in job.notes:
+            bar.write(f"inpaint fill: warning: {note}", file=sys.stderr)
     masks: dict = {}
     # one thread decodes ahead and encodes behind while the method fills (both release the GIL)
     with ThreadPoolExecutor(1) as io_pool:
@@ -514,4 +622,5 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
                 writes.popleft().result()
         finally:
             bar.close()
-    return {"photos": len(jobs), "seconds": time.perf_counter() - t0, "no_hole": no_hole}
+    return {"photos": len(jobs), "seconds": time.perf_counter() - t0, "no_hole": no_hole,
+            "notes": [n for j in jobs for n in j.notes]}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".avif")
 # Larger than any camera photo (a 200 MP phone sensor is 200e6), far below a decompression bomb.
 MAX_PIXELS = 250_000_000
 POLARITIES = ("white_hole", "black_hole")
@@ -46,9 +48,73 @@ def error_text(e: BaseException) -> str:
 LARGE_PIXELS = 16_000_000
 
 
+def check_regular(path: str | Path) -> None:
+    """An ImageError unless `path` is a regular file (a FIFO or device would block or never end a read)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror}); check the path exists") from e
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+        raise ImageError(f"{path}: {what}; give an image file")
+
+
+def file_stem(name: str) -> str:
+    """A method or model name as one plain file-name part: anything but letters, digits, _ and - becomes _,
+    so a name that is a path (models/vae/best.pt, ../x.pt) never leaves the folder it is written in."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "_"
+
+
+def check_apart(source: str | Path, out: str | Path, key: str) -> None:
+    """A ValueError when an input folder `source` (named by the params key `key`) is the output folder
+    `out`, lies inside it, or holds it: a run would replace its own input, or read its own output."""
+    a, b = Path(source).resolve(), Path(out).resolve()
+    if a == b or b in a.parents or a in b.parents:
+        relation = "is" if a == b else "is inside" if b in a.parents else "holds"
+        raise ValueError(f"{key}={str(source)!r} {relation} this stage's output folder {out}; give a folder apart "
+                         "from it (outputs never replace inputs)")
+
+
+def list_images(root: Path, warn=None) -> list[Path]:
+    """Every image file below `root` (recursive, by extension, hidden entries skipped), sorted.
+
+    Symbolic links are followed, but a folder is listed once (a link loop, or a second link to a
+    folder already listed, is skipped), and only regular files are images (a FIFO or device named
+    like a photo would block a read). Each skip is reported through `warn(message)` (default: one
+    line on stderr).
+    """
+    warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            warn(f"{dirpath}: a folder already listed (a symbolic-link loop, or a second link to it); skipped")
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if not f.lower().endswith(IMAGE_EXTENSIONS) or f.startswith("."):
+                continue
+            p = Path(dirpath) / f
+            try:
+                regular = stat.S_ISREG(os.stat(p).st_mode)
+            except OSError:  # a broken link
+                warn(f"{p}: a broken symbolic link; skipped")
+                continue
+            if not regular:
+                warn(f"{p}: not a regular file (a FIFO, device or socket); skipped")
+                continue
+            found.append(p)
+    return sorted(found)
+
+
 def read_rgb8(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a photo to uint8 RGB (H, W, 3), normalised as the module docstring says."""
     path = Path(path)
+    check_regular(path)
     large = _read_large(path, max_pixels)
     return large if large is not None else _to_rgb8(_decode(path, max_pixels), path)
 
@@ -66,7 +132,7 @@ def _read_large(path: Path, max_pixels: int, grey: bool = False) -> np.ndarray |
                 return None
             if im.format == "JPEG" and im.getexif().get(0x0112, 1) != 1:  # (a PNG's getexif would decode it all)
                 return None
-        if im.format == "PNG" and _png_chunk(path, b"eXIf"):  # anywhere: it may rotate the photo, OpenCV would not
+        if im.format == "PNG" and _png_chunk(path, b"eXIf") is not None:  # anywhere: it may rotate the photo, OpenCV would not
             return None
         # truncated or corrupt: OpenCV would fill a JPEG's rest grey and say nothing, and print libpng's complaint
         if not is_whole(path, im.format):
@@ -104,20 +170,34 @@ def is_whole(path: Path, fmt: str) -> bool:
         return False
 
 
-def _png_chunk(path: Path, kind: bytes) -> bool:
-    """Whether a PNG file has a chunk of this type, found by walking the chunk headers (no decoding)."""
+def _png_chunk(path: Path, kind: bytes) -> bytes | None:
+    """The data of a PNG file's first chunk of this type (None: it has none), found by walking the chunk
+    headers (no decoding)."""
     with open(path, "rb") as f:
         f.seek(8)  # the signature
         while header := f.read(8):
             if len(header) < 8:
-                return False
+                return None
             length, found = int.from_bytes(header[:4], "big"), header[4:]
             if found == kind:
-                return True
+                return f.read(length)
             if found == b"IEND":
-                return False
+                return None
             f.seek(length + 4, os.SEEK_CUR)  # data and CRC
-    return False
+    return None
+
+
+def orientation(path: str | Path, im: Image.Image) -> int:
+    """The EXIF orientation (1-8) `read_rgb8` applies to an opened image, read without decoding pixels: a
+    PNG's eXIf chunk counts wherever it lies (Pillow sees one after the pixels only once they are decoded)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        data = _png_chunk(Path(path), b"eXIf")
+        if data is None:
+            return 1
+        exif = Image.Exif()
+        exif.load(data)  # with or without the "Exif" header
+        return exif.get(0x0112, 1)
+    return im.getexif().get(0x0112, 1)
 
 
 def swap_red_blue(a: np.ndarray, rows: int = 256) -> np.ndarray:
@@ -176,6 +256,61 @@ def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+# --------------------------------------------------------------------------- what a filled output keeps
+
+ORIENT = {  # EXIF orientation -> the numpy view ImageOps.exif_transpose makes of an (H, W, C) array
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def has_alpha(im: Image.Image) -> bool:
+    """Whether an opened image has transparency (an alpha channel, or a transparent palette or colour)."""
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+
+
+def is_16bit(path: str | Path, im: Image.Image) -> bool:
+    """Whether an opened image stores 16-bit samples that `read_rgb8` scales to 8 bits: a PNG of bit depth
+    16 (from its header; Pillow opens an RGB one as 8-bit) or a 16-bit grey image."""
+    if im.mode.startswith("I;16"):
+        return True
+    if im.format == "PNG":
+        with open(path, "rb") as f:
+            header = f.read(25)
+        return len(header) == 25 and header[24] == 16  # IHDR's bit depth
+    return False
+
+
+def read_exact(path: str | Path) -> np.ndarray:
+    """A photo's pixels for an output that keeps them: RGB, or RGBA when it has transparency; uint8, or
+    uint16 when it stores 16-bit samples (`is_16bit`; grey expanded to RGB). EXIF orientation applied, as
+    `read_rgb8` does, so it matches the photo the fill saw pixel for pixel."""
+    import cv2
+
+    path = Path(path)
+    check_regular(path)
+    with Image.open(path) as im:
+        turn, deep, alpha = orientation(path, im), is_16bit(path, im), has_alpha(im)
+        if not deep:
+            im.load()
+            return np.ascontiguousarray(ORIENT.get(turn, lambda a: a)(np.array(im.convert("RGBA" if alpha else "RGB"))))
+    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if a is None or a.dtype != np.uint16:
+        raise ImageError(f"{path}: OpenCV could not read its 16-bit samples; convert it to an 8-bit PNG")
+    a = np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., [2, 1, 0, 3]] if a.shape[2] == 4 else a[..., ::-1]
+    return np.ascontiguousarray(ORIENT.get(turn, lambda x: x)(a))
+
+
+def with_icc(png: bytes, icc: bytes) -> bytes:
+    """A PNG file's bytes with an iCCP chunk (the colour profile) right after its header chunk."""
+    import zlib
+
+    data = b"icc\x00\x00" + zlib.compress(icc)  # profile name, compression method 0 (zlib)
+    chunk = len(data).to_bytes(4, "big") + b"iCCP" + data + zlib.crc32(b"iCCP" + data).to_bytes(4, "big")
+    return png[:33] + chunk + png[33:]  # signature (8) + IHDR (25)
+
+
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read a photo as float32 RGB (H, W, 3) in [0, 1]."""
     return read_rgb8(path, max_pixels).astype(np.float32) / 255.0
@@ -192,6 +327,7 @@ def mask_level(path: str | Path, polarity: str = "white_hole") -> np.ndarray:
       pixel reads as white (the hole with "white_hole"; with "black_hole" the opaque pixels are).
     """
     path = Path(path)
+    check_regular(path)
     large = _read_large(path, MAX_PIXELS, grey=True)
     if large is not None:
         return large
@@ -249,6 +385,19 @@ def atomic_path(path: str | Path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def remove_temps_of(path: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_path(path)` left beside `path` when its process was killed
+    (`.<name>.<8 characters>.tmp<suffix>`): a rerun that writes `path` leaves no such leftover."""
+    import glob
+
+    path = Path(path)
+    pattern = f".{glob.escape(path.name)}.{'?' * 8}.tmp{glob.escape(path.suffix)}"
+    stale = [p for p in path.parent.glob(pattern) if p.is_file()] if path.parent.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:

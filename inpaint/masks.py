@@ -7,6 +7,7 @@ data-generation configs; `brush` follows DeepFill v2's free-form brush strokes.
 from __future__ import annotations
 
 import math
+import sys
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -241,27 +242,69 @@ def generate_set(out_dir, kinds: dict[str, dict], per_kind: int, size: int, seed
     return pd.DataFrame(rows, columns=MASK_COLUMNS)
 
 
-def import_external(out_dir, folder, polarity: str, size: int, kind: str = "external", limit: int | None = None) -> pd.DataFrame:
+GREY_LIMIT = 0.1  # a mask file whose pixels are more than this share grey (32-223) is a photo, not a mask
+
+
+def import_external(out_dir, folder, polarity: str, size: int, kind: str = "external", limit: int | None = None,
+                    min_ratio: float = 0.0, max_ratio: float = 1.0) -> pd.DataFrame:
     """Import a folder of foreign masks, binarised and resized nearest-neighbour to `size`.
+
+    Each file must be a black-and-white mask (a photo is refused, naming it). Masks whose hole ratio
+    at `size` lies outside [min_ratio, max_ratio], and masks without a hole or all hole whatever the
+    bounds, are left out with a warning: they would be scored as perfect fills, or leave nothing to
+    fill from. Files whose names differ only by extension are an error (their ids would collide).
 
     Args:
         polarity: "white_hole" if bright pixels mark the hole in those files, "black_hole" if dark ones do.
+        kind: the kind's name, part of each mask's file name (letters, digits, _ and -).
         limit: import at most this many, spread evenly over the sorted file list.
     """
+    from inpaint.io import list_images, mask_level
+    from inpaint.params import ParamsError, name
+
+    try:
+        name(kind, "masks.external.kind")
+    except ParamsError as e:
+        raise ValueError(f"params.yaml: {e}") from None
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"masks.external.path={str(folder)!r} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = list_images(folder)
     if not files:
         raise ValueError(f"{folder}: no mask images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    if limit and len(files) > limit:
-        files = [files[i] for i in np.linspace(0, len(files) - 1, limit).round().astype(int)]
-    rows = []
+    ids: dict[str, Path] = {}
     for f in files:
-        m = read_mask(f, polarity, size=(size, size)).astype(np.uint8)
         mid = f"{kind}_{f.relative_to(folder).with_suffix('').as_posix().replace('/', '__')}"
+        if mid in ids:
+            raise ValueError(f"{ids[mid]} and {f} have the same name without extension, so both would be mask {mid}; "
+                             "rename or remove one")
+        ids[mid] = f
+    if limit and len(files) > limit:
+        keep = {files[i] for i in np.linspace(0, len(files) - 1, limit).round().astype(int)}
+        ids = {mid: f for mid, f in ids.items() if f in keep}
+    rows, left_out = [], []
+    for mid, f in ids.items():
+        level = mask_level(f, polarity)
+        grey = float(((level >= 32) & (level <= 223)).mean())
+        if grey > GREY_LIMIT:
+            raise ValueError(f"{f}: not a black-and-white mask ({grey:.0%} of its pixels are grey): is "
+                             "masks.external.path a folder of photos? It must hold masks (white = hole, or set "
+                             "masks.external.polarity)")
+        m = read_mask(f, polarity, size=(size, size)).astype(np.uint8)
+        r = float(m.mean())
+        if r == 0.0 or r == 1.0 or not min_ratio <= r <= max_ratio:
+            left_out.append((f, r))
+            continue
         write_png(Path(out_dir) / f"{mid}.png", m * 255)
         rows.append({"id": mid, "file": f"{mid}.png", "kind": kind, **describe(m)})
+    if left_out:
+        shown = ", ".join(f"{f.name} ({r:.1%})" for f, r in left_out[:3])
+        print(f"masks: warning: {len(left_out)} of {len(ids)} masks in {folder} left out: hole ratio at {size} px "
+              f"outside masks.min_ratio..max_ratio [{min_ratio}, {max_ratio}], no hole or all hole ({shown}"
+              f"{', ...' if len(left_out) > 3 else ''})", file=sys.stderr)
+    if not rows:
+        raise ValueError(f"{folder}: none of its {len(ids)} masks has a hole ratio in [{min_ratio}, {max_ratio}] at "
+                         f"{size} px (masks.min_ratio, masks.max_ratio); check masks.external.polarity or the bounds")
     return pd.DataFrame(rows, columns=MASK_COLUMNS)
 
 
@@ -275,13 +318,13 @@ def write_table(out_dir, table: pd.DataFrame) -> None:
 def params_checker():
     """The checker of params.yaml's `masks` section (inpaint.params), with this module's mask kinds."""
     from inpaint.io import POLARITIES
-    from inpaint.params import ParamsError, choice, integer, mapping, nullable, ratio, section, text
+    from inpaint.params import ParamsError, choice, integer, mapping, name, nullable, ratio, section, text
 
     fields = section({
         "per_kind": integer(1, 100_000), "min_ratio": ratio, "max_ratio": ratio,
         "kinds": mapping(nullable(mapping()), keys=choice(*MASKS)),
         "external": nullable(section({"path": nullable(text), "polarity": choice(*POLARITIES),
-                                      "kind": text, "limit": integer(1)}, partial=True)),
+                                      "kind": name, "limit": integer(1)}, partial=True)),
     }, optional=("external",))
 
     def check(v, key):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,12 @@ def boolean(v, key):
 def text(v, key):
     if not isinstance(v, str) or not v:
         _fail(key, v, "use a non-empty string")
+
+
+def name(v, key):
+    """A name that becomes part of a file name: letters, digits, _ and - (no path, no dot)."""
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", v):
+        _fail(key, v, "use a name of letters, digits, _ and - (up to 64 characters; it becomes part of file names)")
 
 
 def choice(*options):
@@ -190,15 +197,29 @@ _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 reads 1e-4 (no dot, or no exponent sign) as a string; DVC's YAML 1.2 reads it as a number,
+# and so does this loader, so a value means the same to `dvc exp run -S` and to the stage.
+_EXPONENT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+for _ch in "-+0123456789":
+    _Loader.yaml_implicit_resolvers[_ch] = [("tag:yaml.org,2002:float", _EXPONENT),
+                                            *_Loader.yaml_implicit_resolvers.get(_ch, [])]
 
 
 def load(path: str | Path, sections: dict) -> dict:
     """params.yaml read and checked: `sections` as for `check`."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            raise ParamsError("not a regular file; give the params.yaml file")
         params = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found; run from the project folder or pass --params") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested too deeply to read; params.yaml holds a few levels of sections") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ParamsError(f"{path}: not valid YAML{where}: {e.problem or e.context}; fix the syntax there") from None
     except UnicodeDecodeError:
         raise ParamsError(f"{path}: not UTF-8 text; save it as UTF-8 YAML") from None
     except ParamsError as e:

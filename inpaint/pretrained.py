@@ -105,10 +105,14 @@ def read(name: str | Path) -> dict:
     digest = sha256(path)
     card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
     pinned = pins(path.resolve().parent).get(path.name)
-    if pinned is None and path.resolve().parent == SHIPPED.resolve():  # a shipped file must be pinned
-        raise ValueError(f"{path}: no line for it in {SHIPPED / PINS}, so its hash cannot be checked; ship it with "
-                         "`python -m inpaint.pretrained ship runs/pretrain/export/<model>` (or restore the folder: "
-                         "git checkout -- pretrained)")
+    # a pretrained/ folder (the shipped one, or one under the working directory) pins every file it holds;
+    # any other .safetensors is at least described by its card's sha256: a file nobody vouched for never loads
+    shipped = path.resolve().parent == SHIPPED.resolve() or path.resolve().parent.name == "pretrained"
+    if pinned is None and (shipped or not card.get("sha256")):
+        where = f"no line for it in {path.parent / PINS}" + ("" if shipped else
+                                                             f" and no card {card_path(path).name} with its sha256")
+        raise ValueError(f"{path}: {where}, so its hash cannot be checked; ship it with `python -m inpaint.pretrained "
+                         "ship runs/pretrain/export/<model>` (or restore the shipped folder: git checkout -- pretrained)")
     for source, want in ((str(path.parent / PINS), pinned), (str(card_path(path)), card.get("sha256"))):
         if want and want != digest:
             raise ValueError(f"{path}: sha256 {digest[:16]}... differs from {source} ({want[:16]}...); the file is "
@@ -119,20 +123,23 @@ def read(name: str | Path) -> dict:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         arch, kwargs = meta["arch"], json.loads(meta["kwargs"])
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file
-        raise ValueError(f"{path}: not an inpaint pretrained file ({e}); re-export it") from e
+        raise ValueError(f"{path}: not an inpaint pretrained file ({' '.join(str(e).split())[:200]}); re-export it") from e
     part = lambda prefix: {k[len(prefix):]: v.float() if v.is_floating_point() else v
                            for k, v in tensors.items() if k.startswith(prefix)}
-    return {"path": path, "sha256": digest, "arch": arch, "kwargs": kwargs, "gen": part("gen."), "disc": part("disc."),
+    from inpaint.checkpoints import check_finite
+
+    gen, disc = part("gen."), part("disc.")
+    check_finite({**gen, **{f"disc.{k}": v for k, v in disc.items()}}, path)
+    return {"path": path, "sha256": digest, "arch": arch, "kwargs": kwargs, "gen": gen, "disc": disc,
             "disc_spec": json.loads(meta.get("disc", "{}")), "card": card}
 
 
 def load_generator(name: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """The pretrained generator in eval mode, and what `read` returned (less the state dicts)."""
-    from inpaint.models import build_generator
+    from inpaint.checkpoints import build_from
 
     info = read(name)
-    model = build_generator(info["arch"], **info["kwargs"])
-    model.load_state_dict(info.pop("gen"))
+    model = build_from(info["path"], info["arch"], info["kwargs"], info.pop("gen"))
     info.pop("disc")
     return model.to(device).eval(), info
 
@@ -143,7 +150,7 @@ def init_state(source: str | Path) -> dict:
     discriminator, plus "opt_g", "opt_d": its optimisers' state, when it is a last.pt)."""
     if is_pretrained_name(str(source)):
         return read(source)
-    from inpaint.checkpoints import load_checkpoint
+    from inpaint.checkpoints import check_finite, load_checkpoint
 
     path = Path(source)
     if not path.is_file():
@@ -153,6 +160,7 @@ def init_state(source: str | Path) -> dict:
     for key in ("arch", "kwargs", "state"):
         if key not in ckpt:
             raise ValueError(f"init_from {path}: checkpoint lacks {key!r}; it was not written by inpaint's trainer")
+    check_finite(ckpt["state"], f"init_from {path}")
     spec = (ckpt.get("params") or {}).get("discriminator") or {}
     return {"path": path, "sha256": sha256(path), "arch": ckpt["arch"], "kwargs": ckpt["kwargs"], "gen": ckpt["state"],
             "disc": ckpt.get("disc") or {}, "disc_spec": spec, "card": {},

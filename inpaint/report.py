@@ -12,7 +12,7 @@ import pandas as pd
 
 from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
-from inpaint.io import write_csv, write_text
+from inpaint.io import file_stem, write_csv, write_text
 from inpaint.metrics import descriptions, directions
 from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
 from inpaint.stats import aggregate, paired_differences
@@ -107,8 +107,9 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         score = rows[0]["diversity"]  # every pair's
         what = "diverse fills" if score >= DIVERSE_AT_LEAST else "samples that barely differ"
         title = f"{m.name}: {what} (diversity {score:.3f})"
-        comparison_grid(grid, cols, out / "grids" / f"{m.name}_samples.png", title=title)
-        figures[f"{m.name}: {samples} samples per hole, {what} (diversity {score:.3f})"] = f"grids/{m.name}_samples.png"
+        grid_file = f"grids/{file_stem(m.name)}_samples.png"  # a method named by a path stays in grids/
+        comparison_grid(grid, cols, out / grid_file, title=title)
+        figures[f"{m.name}: {samples} samples per hole, {what} (diversity {score:.3f})"] = grid_file
 
     triples = comparisons(results, agg)
     shown = {m: higher[m] for m in PAIRED_METRICS if m in higher}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from inpaint.io import IMAGE_EXTENSIONS, ImageError, read_rgb8, write_png
+from inpaint.io import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb8, write_png
 
 MANIFEST_COLUMNS = ["id", "path", "width", "height", "sha256", "split", "group"]
 SKIPPED_COLUMNS = ["path", "reason"]
@@ -75,15 +75,6 @@ def builtin_files() -> list[tuple[Path, str]]:
     if missing:
         raise SourceError(f"built-in photos missing from the installed packages: {missing}; run `make setup`")
     return files
-
-
-def list_images(root: Path) -> list[Path]:
-    """Every image file below `root` (recursive, by extension, hidden folders skipped), sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
-    return sorted(found)
 
 
 def _scan(path: str) -> Scan:

@@ -543,7 +543,7 @@ def params_checker():
         part = model is not None  # a model's own section may set any subset
         out = {
             "device": text, "init_from": nullable(text), "init_optimizers": boolean,
-            "batch_size": integer(1), "max_steps": integer(1), "max_minutes": number(0, lo_open=True),
+            "batch_size": integer(1, 4096), "max_steps": integer(1), "max_minutes": number(0, lo_open=True),
             "workers": integer(0),
             "distributed": section({"nproc_per_node": integer(1), "nnodes": integer(1),
                                     "backend": choice(*distributed.BACKENDS)}, partial=part),

@@ -3,7 +3,7 @@ import argparse
 import sys
 
 
-from inpaint.io import atomic_dir, error_text, write_csv
+from inpaint.io import atomic_dir, check_apart, error_text, write_csv
 from inpaint.params import BASE, DATA, load
 from inpaint.sources import SourceError, build_manifest
 
@@ -15,6 +15,8 @@ def main() -> None:
     args = ap.parse_args()
     params = load(args.params, {"base": BASE, "data": DATA})  # checked before anything runs
     p = params["data"]
+    if p["source"] != "builtin":
+        check_apart(p["source"], args.out, "data.source")
     with atomic_dir(args.out) as tmp:
         manifest, skipped = build_manifest(str(p["source"]), args.out, params["base"]["image_size"], p["on_error"],
                                            p["small"], write_dir=tmp)

@@ -4,7 +4,7 @@ import sys
 
 import pandas as pd
 
-from inpaint.io import atomic_dir, error_text
+from inpaint.io import atomic_dir, check_apart, error_text
 from inpaint.masks import generate_set, import_external, params_checker, write_table
 from inpaint.params import BASE, load
 
@@ -17,12 +17,14 @@ def main() -> None:
     params = load(args.params, {"base": BASE, "masks": params_checker()})  # checked before anything runs
     base, p = params["base"], params["masks"]
     ext = p.get("external") or {}
+    if ext.get("path"):
+        check_apart(ext["path"], args.out, "masks.external.path")
     with atomic_dir(args.out) as tmp:
         tables = [generate_set(tmp, p.get("kinds") or {}, p["per_kind"], base["image_size"], base["seed"],
                                p["min_ratio"], p["max_ratio"])]
         if ext.get("path"):
             tables.append(import_external(tmp, ext["path"], ext.get("polarity", "white_hole"), base["image_size"],
-                                          ext.get("kind", "external"), ext.get("limit")))
+                                          ext.get("kind", "external"), ext.get("limit"), p["min_ratio"], p["max_ratio"]))
         table = pd.concat(tables, ignore_index=True)
         write_table(tmp, table)
     print(f"masks: {len(table)} masks")

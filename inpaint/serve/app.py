@@ -150,14 +150,12 @@ def create_app(checkpoints: str | Path = "models", device: str = "auto", max_que
                 future = filler.submit(folder, paths["photo"], paths["mask"], job)
                 result = await _wait(future, request)
             except (ValueError, OSError) as e:  # bad input; an OSError is the server's own (a full disk)
-                message = error_text(e)
-                for field, path in paths.items():
-                    message = message.replace(str(path), names[field])
-                return error(400 if isinstance(e, ValueError) else 500, message.replace(f"{folder}/", ""))
+                return error(400 if isinstance(e, ValueError) else 500, _public(error_text(e), folder, paths, names))
             except QueueFull as e:
                 return error(503, str(e))
             if result is None:  # the client went away
                 return Response(status_code=499)
+            result.notes = [_public(n, folder, paths, names) for n in result.notes]
             return _answer(result, job, names["photo"])
         finally:
             if form is not None:
@@ -170,8 +168,11 @@ def create_app(checkpoints: str | Path = "models", device: str = "auto", max_que
 def _answer(result, job: Request, photo_name: str) -> Response:
     fmt = OUTPUT_FORMATS[FORMAT_NAMES[job.fmt]]
     headers = {"X-Inpaint-Method": job.method, "X-Inpaint-Seconds": f"{result.seconds:.3f}"}
+    warnings = list(result.notes)
     if result.no_hole:
-        headers["X-Inpaint-Warning"] = "the mask has no hole (white = hole, or polarity black_hole); the photo is unchanged"
+        warnings.insert(0, "the mask has no hole (white = hole, or polarity black_hole); the photo is unchanged")
+    if warnings:
+        headers["X-Inpaint-Warning"] = _ascii_text("; ".join(warnings))
     if job.samples == 1:
         if result.seeds[0] is not None:
             headers["X-Inpaint-Seed"] = str(result.seeds[0])
@@ -180,6 +181,18 @@ def _answer(result, job: Request, photo_name: str) -> Response:
         return Response(result.images[0], media_type=MEDIA[fmt], headers=headers)
     return JSONResponse({"method": job.method, "format": job.fmt, "seeds": result.seeds,
                          "images": [base64.b64encode(b).decode() for b in result.images]}, headers=headers)
+
+
+def _public(message: str, folder: Path, paths: dict, names: dict) -> str:
+    """A message without the server's private paths: the uploaded files' own names in their place."""
+    for field, path in paths.items():
+        message = message.replace(str(path), names[field])
+    return message.replace(f"{folder}/", "")
+
+
+def _ascii_text(text: str) -> str:
+    """A header value: printable ASCII only (HTTP headers are Latin-1; a photo's name may not be)."""
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
 
 
 def _ascii(text: str) -> str:

@@ -44,6 +44,7 @@ class Result:
     seeds: list[int | None]
     no_hole: bool  # the mask has no hole: the photo came back unchanged
     seconds: float
+    notes: list[str]  # what the output could not keep of the photo (frames, transparency in JPEG, ...)
 
 
 class Filler:
@@ -130,7 +131,7 @@ class Filler:
             raise ValueError(f"method {request.method!r} does not draw different fills; leave seed empty and samples "
                              "at 1, or choose a model that samples (a vae)")
         seeds = [(request.seed or 0) + k if sampling else None for k in range(request.samples)]
-        images, no_hole = [], False
+        images, no_hole, notes = [], False, []
         for k, seed in enumerate(seeds):
             dest = folder / f"filled-{k}{FORMAT_NAMES[request.fmt]}"
             chosen = method
@@ -140,10 +141,10 @@ class Filler:
             jobs = plan_jobs(photo, mask, dest, request.fmt)
             done = fill_photos(chosen, jobs, polarity=request.polarity, max_side=request.max_side,
                                quality=request.quality, quiet=True)
-            no_hole = bool(done["no_hole"])
+            no_hole, notes = bool(done["no_hole"]), done["notes"]
             images.append(dest.read_bytes())
             dest.unlink()
             if no_hole:  # nothing to vary: the photo as it is, once
                 seeds = seeds[:1]
                 break
-        return Result(images, seeds, no_hole, time.perf_counter() - t0)
+        return Result(images, seeds, no_hole, time.perf_counter() - t0, notes)

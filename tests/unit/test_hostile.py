@@ -21,7 +21,7 @@ import torch
 import yaml
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
-from testkit import bomb_png, save_photo
+from testkit import bomb_png, changed, cli, save_mask, save_photo, snapshot, user_folder
 
 from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from inpaint.cli import main
@@ -39,33 +39,11 @@ def hostile(row):
     return pytest.mark.hostile(row)
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """Every file (its sha256) and folder under root."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
-            for p in sorted(root.rglob("*"))}
-
-
-def changed(before: dict, after: dict) -> set[str]:
-    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-
-
-def _mask(path: Path, box=(12, 30, 20, 44), size=(W, H), mode="L") -> Path:
-    m = np.zeros((size[1], size[0]), np.uint8)
-    y0, y1, x0, x1 = box
-    m[y0:y1, x0:x1] = 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(m).convert(mode).save(path)
-    return path
-
-
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """A user's folder: a photo, its mask, truth and prediction folders, two checkpoints of one model."""
     monkeypatch.chdir(tmp_path)
-    save_photo(tmp_path / "photo.png", size=(W, H), seed=1)
-    _mask(tmp_path / "mask.png")
-    save_photo(tmp_path / "gt" / "a.png", size=(W, H), seed=1)
-    save_photo(tmp_path / "pred" / "a.png", size=(W, H), seed=2)
+    user_folder(tmp_path)
     torch.manual_seed(0)
     untrained = build_generator("autoencoder", **TINY)
     trained = build_generator("autoencoder", **TINY)
@@ -76,25 +54,6 @@ def ws(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "models/lama/last.pt", {**meta, "state": trained.state_dict()})
     save_checkpoint(tmp_path / "elsewhere/telea/best.pt", {**meta, "state": trained.state_dict()})
     return tmp_path
-
-
-def cli(root, capsys, argv, code, message=None, new=()):
-    """Run `inpaint <argv>` in-process: its exit code, the message (a regex searched in stderr, or in stdout
-    for a success), and that exactly the files `new` changed under root. Returns stdout."""
-    before = snapshot(root)
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    assert rc == code, err
-    assert "Traceback" not in err
-    if code == 2:
-        assert err.startswith("inpaint ") and len(err.strip().splitlines()) == 1, err  # one line
-    if message:
-        assert re.search(message, err if code else err + out), err + out
-    assert changed(before, snapshot(root)) == set(new)
-    return out
 
 
 def fill_args(*extra, method="telea", image="photo.png", mask="mask.png", out="out.png"):
@@ -317,7 +276,7 @@ def test_row20_a_device_that_is_not_there_is_named(ws, capsys, device, message):
 
 @hostile(21)
 def test_row21_score_refuses_a_mask_of_another_size(ws, capsys):
-    _mask(ws / "small.png", (2, 8, 2, 8), size=(32, 32))
+    save_mask(ws / "small.png", (2, 8, 2, 8), size=(32, 32))
     cli(ws, capsys, ["score", "gt", "pred", "--masks", "small.png"], 2,
         r"small\.png: mask is 32x32 but gt/a\.png is 64x48; give a mask of the image's size")
 
@@ -412,7 +371,7 @@ def test_g01_g30_a_bad_file_is_named_with_its_fault(ws, capsys, kind, place):
 
 @hostile("G31")
 def test_g31_fill_refuses_a_mask_of_another_size(ws, capsys):
-    _mask(ws / "small.png", (2, 8, 2, 8), size=(32, 32))
+    save_mask(ws / "small.png", (2, 8, 2, 8), size=(32, 32))
     cli(ws, capsys, fill_args(mask="small.png"), 2, r"small\.png: mask is 32x32 but photo\.png is 64x48; give a mask "
         "of the photo's size")
 

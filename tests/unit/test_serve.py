@@ -238,3 +238,14 @@ def test_openapi_docs_and_an_offline_page(client):
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
+
+
+def test_what_the_output_cannot_keep_is_a_warning_naming_the_upload(client, photo, hole):
+    alpha = np.full(photo.shape[:2], 128, np.uint8)
+    r = fill(client, png(np.dstack([photo, alpha])), png(hole), names=("clear.png", "m.png"), method="telea",
+             format="jpg")
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).mode == "RGB"
+    warning = r.headers["x-inpaint-warning"]
+    assert "clear.png: JPEG has no transparency" in warning and "inpaint-serve" not in warning
+    kept = fill(client, png(np.dstack([photo, alpha])), png(hole), method="telea")  # PNG keeps it
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(kept.content)))[..., 3], alpha)
