@@ -207,6 +207,7 @@ def cmd_score(args) -> None:
 
 def cmd_serve(args) -> None:
     import ipaddress
+    import os
 
     import uvicorn
 
@@ -221,6 +222,14 @@ def cmd_serve(args) -> None:
     if not loopback:
         print(f"inpaint serve: warning: listening on {args.host}: anyone who can reach this machine can use the page "
               "and API (no login); use --host 127.0.0.1 to keep it local", file=sys.stderr)
+    import socket
+
+    try:  # a busy port or a bad address: one line now, not uvicorn's log after the imports
+        with socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET):
+            pass
+    except OSError as e:
+        raise ValueError(f"--host {args.host} --port {args.port}: cannot listen there ({os.strerror(e.errno) if e.errno else e}); give another "
+                         "--port, or stop what uses it") from None
     app = create_app(args.checkpoints, args.device, args.max_queue, args.max_upload_mb)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"inpaint serve: open http://{shown}:{args.port}/ (API docs: /docs); Ctrl+C stops it", file=sys.stderr)
@@ -333,6 +342,9 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
     raise Terminated
 
 
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inpaint {args.command}: {error_text(e)}", file=sys.stderr)
         return 2
     finally:
-        if own:
+        if own and previous is not None:  # None: a handler set outside Python, which cannot be put back
             signal.signal(signal.SIGTERM, previous)
     return 0
 

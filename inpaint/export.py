@@ -83,6 +83,10 @@ def export(method: str, out: str | Path, fmt: str = "torchscript", size: tuple[i
         raise ValueError(f"method {method!r} is a classical baseline, not a network; export a model "
                          "(pretrained/lama, or a trained model's name)")
     out = Path(out)
+    want = {"torchscript": (".pt", ".ts"), "onnx": (".onnx",)}[fmt]
+    if out.suffix.lower() not in want:
+        raise ValueError(f"--out {out}: a {fmt} file ends in {' or '.join(want)}; name it so (its description goes "
+                         f"beside it as <out>.json)")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'model.pt'}")
     if resolved.checkpoint is not None and out.resolve() == Path(resolved.checkpoint).resolve():

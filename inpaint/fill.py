@@ -174,9 +174,23 @@ def available_methods(checkpoints: str | Path = "models") -> list[dict]:
             + [{"name": b, "kind": "baseline", "samples": False} for b in sorted(BASELINES)])
 
 
+_SAMPLES: dict = {}  # (path, mtime, size) -> whether it samples: a server lists its methods often
+
+
 def _samples(weights: Path) -> bool:
     """Whether the generator stored in a .safetensors or .pt file can sample (by its architecture's class);
     False for a file that cannot be read (resolving it names the problem)."""
+    try:
+        st = weights.stat()
+    except OSError:
+        return False
+    key = (str(weights.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _SAMPLES:
+        _SAMPLES[key] = _read_samples(weights)
+    return _SAMPLES[key]
+
+
+def _read_samples(weights: Path) -> bool:
     from inpaint.models import GENERATORS
     from inpaint.sampling import can_sample
 
@@ -249,8 +263,16 @@ def what_to_keep(photo: Path, dest: Path, pixels: int) -> tuple[Keep | None, lis
     (its output is written straight from the 8-bit array)."""
     with Image.open(photo) as im:
         alpha, deep, icc = io.has_alpha(im), io.is_16bit(photo, im), im.info.get("icc_profile") or None
-        frames = getattr(im, "n_frames", 1)
+        frames, channel = getattr(im, "n_frames", 1), im.mode in ("RGBA", "LA", "PA", "RGBa", "La")
     fmt, notes = OUTPUT_FORMATS[dest.suffix.lower()], []
+    if icc and icc[16:20] != b"RGB ":  # the profile's colour space (ICC header bytes 16-19): the output is RGB
+        notes.append(f"{photo}: its colour profile is for {icc[16:20].decode('latin-1').strip()} data, not the RGB "
+                     f"{dest} holds, so it is not kept")
+        icc = None
+    if deep and alpha and not channel:
+        notes.append(f"{photo}: its transparency is a single transparent colour, which 16-bit output cannot keep; "
+                     f"{dest} is opaque")
+        alpha = False
     if frames > 1:
         notes.append(f"{photo}: has {frames} frames; only the first is filled and written (a still image)")
     if pixels > io.LARGE_PIXELS and (alpha or deep or icc):
@@ -462,7 +484,7 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95, consume:
                     if not ok:
                         raise ValueError(f"{path}: OpenCV could not encode a {pixels.shape} image as {fmt}")
                     with open(tmp, "wb") as f:
-                        f.write(io.with_icc(data.tobytes(), icc) if icc else data)  # a full disk raises here
+                        f.write(io.with_icc(data.tobytes(), icc) if icc and fmt == "PNG" else data)  # a full disk raises
             else:
                 extra = {"icc_profile": icc} if icc else {}
                 Image.fromarray(pixels).save(tmp, format=fmt, quality=quality, **extra)
@@ -535,14 +557,12 @@ def _write_kept(job: Job, result: np.ndarray, hole: np.ndarray | None, quality: 
     keep = job.keep
     if not keep.exact:
         return write_image(job.dest, result, quality, consume=True, icc=keep.icc)
-    exact = io.read_exact(job.image)
+    exact = io.read_exact(job.image, sixteen=keep.deep)  # 8 bits: the same RGB the fill saw
     if not keep.alpha and exact.shape[2] == 4:
         exact = np.ascontiguousarray(exact[..., :3])
     if hole is not None:
         rgb = exact[..., :3]
         rgb[hole] = result[hole].astype(np.uint16) * 257 if exact.dtype == np.uint16 else result[hole]
-    if not keep.deep and exact.dtype == np.uint16:
-        exact = (exact // 257).astype(np.uint8)
     write_image(job.dest, exact, quality, icc=keep.icc)
 
 

@@ -192,11 +192,14 @@ def orientation(path: str | Path, im: Image.Image) -> int:
     PNG's eXIf chunk counts wherever it lies (Pillow sees one after the pixels only once they are decoded)."""
     if im.format == "PNG" and "exif" not in im.info:
         data = _png_chunk(Path(path), b"eXIf")
-        if data is None:
-            return 1
-        exif = Image.Exif()
-        exif.load(data)  # with or without the "Exif" header
-        return exif.get(0x0112, 1)
+        if data is not None:
+            exif = Image.Exif()
+            exif.load(data)  # with or without the "Exif" header
+            if 0x0112 in exif:
+                return exif[0x0112]
+        # what Pillow also reads from the chunks before the pixels (a raw EXIF profile, XMP's tiff:Orientation),
+        # through the base method: PNG's own getexif would decode every pixel first
+        return Image.Image.getexif(im).get(0x0112, 1)
     return im.getexif().get(0x0112, 1)
 
 
@@ -282,16 +285,16 @@ def is_16bit(path: str | Path, im: Image.Image) -> bool:
     return False
 
 
-def read_exact(path: str | Path) -> np.ndarray:
+def read_exact(path: str | Path, sixteen: bool = True) -> np.ndarray:
     """A photo's pixels for an output that keeps them: RGB, or RGBA when it has transparency; uint8, or
-    uint16 when it stores 16-bit samples (`is_16bit`; grey expanded to RGB). EXIF orientation applied, as
-    `read_rgb8` does, so it matches the photo the fill saw pixel for pixel."""
+    uint16 when it stores 16-bit samples (`is_16bit`; grey expanded to RGB) and `sixteen`. EXIF orientation
+    applied, as `read_rgb8` does; its RGB at 8 bits is `read_rgb8`'s pixel for pixel."""
     import cv2
 
     path = Path(path)
     check_regular(path)
     with Image.open(path) as im:
-        turn, deep, alpha = orientation(path, im), is_16bit(path, im), has_alpha(im)
+        turn, deep, alpha = orientation(path, im), is_16bit(path, im) and sixteen, has_alpha(im)
         if not deep:
             im.load()
             return np.ascontiguousarray(ORIENT.get(turn, lambda a: a)(np.array(im.convert("RGBA" if alpha else "RGB"))))

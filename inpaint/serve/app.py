@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HTTPRequest
 
-from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, available_methods
+from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS
 from inpaint.io import IMAGE_EXTENSIONS, POLARITIES, error_text
 from inpaint.serve.filler import MAX_SAMPLES, Filler, QueueFull, Request
 
 STATIC = Path(__file__).parent / "static"
+MAX_SIDE = 4096  # a request's max_side at most: the work crop's memory grows with its square
+log = logging.getLogger("inpaint.serve")
 MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp"}  # accepted spellings -> FORMAT_NAMES key
 PREFERRED = ["pretrained/lama", "lama"]  # the page's default method, when present
@@ -57,7 +61,7 @@ FILL_FORM = {  # /api/fill's multipart fields, for the OpenAPI description (the 
                 "description": "fills to draw, for a model that samples; over 1 the answer is JSON with base64 images"},
     "seed": {"type": "integer", "minimum": 0, "description": "a sampling model's draw (the same seed, the same fill); "
                                                              "sample k uses seed + k; empty: its deterministic fill"},
-    "max_side": {"type": "integer", "minimum": 32, "default": 1024,
+    "max_side": {"type": "integer", "minimum": 32, "maximum": MAX_SIDE, "default": 1024,
                  "description": "longest side the method works at; larger hole contexts are shrunk"},
     "polarity": {"type": "string", "enum": list(POLARITIES), "default": "white_hole"},
 }
@@ -109,7 +113,7 @@ def create_app(checkpoints: str | Path = "models", device: str = "auto", max_que
     def methods() -> dict:
         """Every method: shipped pretrained models, trained models of the checkpoints folder, baselines.
         `samples`: the model draws different fills (use samples/seed)."""
-        found = available_methods(checkpoints)
+        found = app.state.filler.offered()
         names = [m["name"] for m in found]
         default = next((p for p in PREFERRED if p in names), names[0] if names else None)
         return {"methods": found, "default": default}
@@ -153,6 +157,12 @@ def create_app(checkpoints: str | Path = "models", device: str = "auto", max_que
                 return error(400 if isinstance(e, ValueError) else 500, _public(error_text(e), folder, paths, names))
             except QueueFull as e:
                 return error(503, str(e))
+            except HTTPException as e:  # Starlette's own form limits (too many files or fields)
+                return error(e.status_code, f"the form: {e.detail}")
+            except Exception as e:  # noqa: BLE001 - a bug or the machine (out of memory): logged, answered as JSON
+                log.exception("fill failed")
+                return error(500, f"the fill failed ({type(e).__name__}: {' '.join(str(e).split())[:200]}); the "
+                                  "server's log has the details")
             if result is None:  # the client went away
                 return Response(status_code=499)
             result.notes = [_public(n, folder, paths, names) for n in result.notes]
@@ -167,7 +177,7 @@ def create_app(checkpoints: str | Path = "models", device: str = "auto", max_que
 
 def _answer(result, job: Request, photo_name: str) -> Response:
     fmt = OUTPUT_FORMATS[FORMAT_NAMES[job.fmt]]
-    headers = {"X-Inpaint-Method": job.method, "X-Inpaint-Seconds": f"{result.seconds:.3f}"}
+    headers = {"X-Inpaint-Method": _ascii_text(job.method), "X-Inpaint-Seconds": f"{result.seconds:.3f}"}
     warnings = list(result.notes)
     if result.no_hole:
         warnings.insert(0, "the mask has no hole (white = hole, or polarity black_hole); the photo is unchanged")
@@ -227,7 +237,7 @@ def _options(form) -> Request:
         raise BadField(f"polarity: {polarity!r} is unknown; use one of {', '.join(POLARITIES)}")
     return Request(method=text("method", "pretrained/lama"), fmt=FORMATS[fmt], quality=number("quality", 95, 1, 100),
                    samples=number("samples", 1, 1, MAX_SAMPLES), seed=number("seed", None, 0, 2**63 - 1),
-                   max_side=number("max_side", 1024, 32), polarity=polarity)
+                   max_side=number("max_side", 1024, 32, MAX_SIDE), polarity=polarity)
 
 
 def _counted(receive, limit: int):

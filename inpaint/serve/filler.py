@@ -8,6 +8,7 @@ that went away (then as soon as its fill, if already running, returns). Masks: 1
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -16,9 +17,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inpaint.fill import FORMAT_NAMES, fill_photos, plan_jobs, resolve
+from inpaint.fill import FORMAT_NAMES, available_methods, fill_photos, plan_jobs, resolve
+from inpaint.io import LARGE_PIXELS
 
 MAX_SAMPLES = 8
+
+
+def sweep_abandoned() -> list[Path]:
+    """Remove the private folders that killed servers left (SIGKILL runs no clean-up): this user's
+    `inpaint-serve-<pid>-*` folders in the temporary folder whose process is gone."""
+    gone = []
+    for folder in Path(tempfile.gettempdir()).glob("inpaint-serve-*-*"):
+        pid = folder.name.split("-")[2]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # alive (or another user's): kept
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+        except (PermissionError, OSError, OverflowError):
+            continue
+    return gone
 
 
 class QueueFull(Exception):
@@ -54,7 +74,8 @@ class Filler:
                  keep_loaded: int = 4):
         self.checkpoints, self.device = checkpoints, device
         self.max_queue, self.keep_loaded = max_queue, keep_loaded
-        self.root = Path(tempfile.mkdtemp(prefix="inpaint-serve-"))  # private: mode 0700
+        sweep_abandoned()
+        self.root = Path(tempfile.mkdtemp(prefix=f"inpaint-serve-{os.getpid()}-"))  # private: mode 0700
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="inpaint-fill")
         self._methods: dict = {}  # name -> resolved method; touched by the worker thread only
         self._lock = threading.Lock()
@@ -65,14 +86,22 @@ class Filler:
         """A fresh private folder for one request, under `root`."""
         return Path(tempfile.mkdtemp(dir=self.root))
 
-    def check(self, folder: Path, photo: Path, mask: Path, request: Request) -> None:
-        """Every check `inpaint fill` makes before filling (method name, sizes, formats), without loading
-        a model, so bad input is answered without waiting in the queue."""
-        from inpaint.evaluation import method_source
+    def offered(self) -> list[dict]:
+        """The methods this server fills with (`inpaint.fill.available_methods`): a request names one of
+        these, never a path of the server's own files."""
+        return available_methods(self.checkpoints)
 
-        if request.method not in self._methods:
-            method_source(request.method, self.checkpoints, fallback_pretrained=True)
-        plan_jobs(photo, mask, folder / f"filled{FORMAT_NAMES[request.fmt]}", request.fmt)
+    def check(self, folder: Path, photo: Path, mask: Path, request: Request) -> None:
+        """Every check `inpaint fill` makes before filling (sizes, formats), and that the method is one this
+        server offers, without loading a model, so bad input is answered without waiting in the queue."""
+        names = [m["name"] for m in self.offered()]
+        if request.method not in names:
+            raise ValueError(f"method {request.method!r} is not one this server offers; use one of {', '.join(names)} "
+                             "(GET /api/methods)")
+        (job,) = plan_jobs(photo, mask, folder / f"filled{FORMAT_NAMES[request.fmt]}", request.fmt)
+        if request.samples > 1 and job.pixels > LARGE_PIXELS:
+            raise ValueError(f"samples: {request.samples} fills of a {job.pixels / 1e6:.0f} MP photo are more than a "
+                             f"request holds; ask for one at a time above {LARGE_PIXELS // 10**6} MP (seed, seed + 1, ...)")
 
     def submit(self, folder: Path, photo: Path, mask: Path, request: Request) -> Future:
         """Queue a fill; raises QueueFull when `max_queue` fills are already waiting or running."""

@@ -129,7 +129,8 @@ def test_a_client_that_goes_away_mid_fill_costs_nothing_lasting(server, tmp_path
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
                     reason="no chromium/chromedriver here: `make browser` installs Debian's")
-def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_path):
+@pytest.mark.parametrize("scale", [1, 2])  # the device pixel ratio: a plain screen and a high-density one
+def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_path, scale):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
@@ -141,7 +142,7 @@ def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_pa
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", "--force-device-scale-factor=1"):
+                 "--window-size=1280,900", f"--force-device-scale-factor={scale}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     try:

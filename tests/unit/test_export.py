@@ -27,7 +27,7 @@ def checkpoint(request, tmp_path):
 @pytest.mark.parametrize("fmt,run", [("torchscript", run_torchscript), ("onnx", run_onnx)])
 def test_an_export_fills_as_pytorch_does_on_real_photos(checkpoint, tmp_path, capsys, fmt, run):
     ckpt, model = checkpoint
-    out = tmp_path / f"model.{fmt}"
+    out = tmp_path / f"model.{'pt' if fmt == 'torchscript' else 'onnx'}"
     assert main(["export", "--method", str(ckpt), "--out", str(out), "--format", fmt, "--size", "96x64"]) == 0
     assert "largest difference" in capsys.readouterr().out
     info = json.loads(out.with_name(out.name + ".json").read_text())
@@ -53,16 +53,19 @@ def test_a_torchscript_program_refuses_another_size(checkpoint, tmp_path):
     (["--method", "telea"], "classical baseline, not a network"),
     (["--size", "16"], "--size: 16: each side must be between 32 and 4096"),
     (["--size", "big"], "'big' is not a size"),
+    (["--out-name", "x.json"], "a torchscript file ends in .pt or .ts"),
 ])
 def test_bad_exports_are_refused_in_one_line(checkpoint, tmp_path, capsys, args, message):
     ckpt, _ = checkpoint
-    argv = ["export", "--method", str(ckpt), "--out", str(tmp_path / "x.pt"), *args]
+    out = tmp_path / (args[1] if args[0] == "--out-name" else "x.pt")
+    args = [] if args[0] == "--out-name" else args
+    argv = ["export", "--method", str(ckpt), "--out", str(out), *args]
     try:
         code = main(argv)
     except SystemExit as e:  # argparse refuses a bad --size itself
         code = e.code
     assert code == 2
-    assert message in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+    assert message in capsys.readouterr().err and not out.exists()
 
 
 def test_an_export_never_replaces_its_checkpoint(checkpoint, capsys):

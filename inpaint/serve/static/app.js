@@ -28,6 +28,7 @@ function setState(state, text) {
 // ---- opening a photo -------------------------------------------------------------------------
 
 async function loadPhoto(blob, name) {
+  if (S.busy) { $("status").textContent = "A fill is running: open the next photo when it is done."; return; }
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob); // upright, as the server reads it (EXIF orientation applied)
@@ -37,6 +38,7 @@ async function loadPhoto(blob, name) {
   }
   S.original = { bitmap, blob, name };
   S.before = null;
+  api.result = null;
   setPhoto(bitmap, blob, name);
   $("revert").hidden = true;
   $("compare-box").hidden = true;
@@ -238,10 +240,10 @@ function render() {
   ctx.drawImage(S.photo, 0, 0);
   const w = S.photo.width, h = S.photo.height;
   if (S.before && !$("compare-box").hidden) {
-    const x = w * (1 - Number($("compare").value) / 1000); // left of x: before, right: after
+    const x = w * Number($("compare").value) / 1000; // the split follows the thumb: after left of it, before right
     ctx.save();
     ctx.beginPath();
-    ctx.rect(0, 0, x, h);
+    ctx.rect(x, 0, w - x, h);
     ctx.clip();
     ctx.drawImage(S.before.bitmap, 0, 0);
     ctx.restore();
@@ -396,6 +398,7 @@ async function showResult(blob, keepBefore) {
 
 function showVariations(blobs, seeds) {
   const strip = $("variations");
+  for (const img of strip.children) URL.revokeObjectURL(img.src);
   strip.innerHTML = "";
   strip.hidden = blobs.length < 2;
   blobs.forEach((blob, k) => {
@@ -413,8 +416,10 @@ function showVariations(blobs, seeds) {
 }
 
 $("revert").onclick = () => {
+  if (S.busy) return;
   const o = S.original;
   S.before = null;
+  api.result = null;
   setPhoto(o.bitmap, o.blob, o.name);
   $("compare-box").hidden = true;
   $("revert").hidden = true;
