@@ -4,6 +4,7 @@
   inpaint fill  --method lama --image photo.jpg --mask hole.png --out filled.png   (models/lama/best.pt, else pretrained/lama)
   inpaint fill  --method models/lama/last.pt --image photos/ --mask masks/ --out filled/
   inpaint fill  --method telea --image photos/ --mask one_mask.png --out filled/ --format webp
+  inpaint fill  --method vae --image photo.jpg --mask hole.png --out filled.png --samples 4 --seed 7   (4 fills)
   inpaint score GT PRED [--masks M] [--csv scores.csv]
   inpaint serve [--host 127.0.0.1] [--port 7860]     (a page to paint the hole and fill it, and an HTTP API)
   inpaint export --method pretrained/lama --out lama.pt [--format torchscript|onnx] [--size 512x512]
@@ -90,19 +91,27 @@ def _positive(minimum: int, maximum: int | None = None):
 
 
 def cmd_fill(args) -> None:
-    from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, resolve
-
     from inpaint.checkpoints import pick_device
+    from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, resolve, sample_jobs
 
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
     pick_device(args.device)  # a device that is not there is an error for every method, a classical one too
     if not Path(args.checkpoints).is_dir() and args.checkpoints != "models":
         print(f"inpaint fill: warning: --checkpoints {args.checkpoints} is not a folder; trained model names fall back "
               "to pretrained/<name>", file=sys.stderr)
+    draws = None
+    if args.samples > 1:  # N outputs per photo, <name>-seed<S+k>; planned (names, limits) before the model loads
+        draws = sample_jobs(jobs, [(args.seed or 0) + k for k in range(args.samples)], args.overwrite)
+    elif args.seed is not None:
+        draws = [(args.seed, jobs)]
     keep_freed_memory()
     method = resolve(args.method, args.checkpoints, args.device)
     if method.checkpoint is not None and not args.quiet:
         print(f"inpaint fill: {args.method} = {method.checkpoint}", file=sys.stderr)
+    if draws is not None:
+        from inpaint.sampling import drawing
+
+        drawing(method, 0)  # a model that does not sample is named before anything is written
     batch = args.batch_size
     if batch is not None and batch > len(jobs) and batch > 1:
         print(f"inpaint fill: warning: --batch-size {batch} is more than the {len(jobs)} photo(s) given; at most "
@@ -110,13 +119,15 @@ def cmd_fill(args) -> None:
     if batch is None:  # on the CPU a batch is no faster: 426 ms a 768x512 photo in twos or fours, 415 ms alone
         on_gpu = method.model is not None and next(method.model.parameters()).device.type != "cpu"
         batch = 8 if on_gpu else 1
-    done = fill_photos(method, jobs, polarity=args.polarity, max_side=args.max_side, batch_size=batch,
-                       quality=args.quality, quiet=args.quiet)
-    if not args.quiet:
-        if len(jobs) == 1:
-            print(f"{jobs[0].image} -> {jobs[0].dest}")
-        else:
-            print(f"{len(jobs)} photos -> {args.out} ({done['seconds'] / len(jobs):.2f} s/photo)")
+    runs = [(method, jobs)] if draws is None else [(drawing(method, seed), drawn) for seed, drawn in draws]
+    for run, run_jobs in runs:
+        done = fill_photos(run, run_jobs, polarity=args.polarity, max_side=args.max_side, batch_size=batch,
+                           quality=args.quality, quiet=args.quiet)
+        if not args.quiet:
+            if len(run_jobs) == 1:
+                print(f"{run_jobs[0].image} -> {run_jobs[0].dest}")
+            else:
+                print(f"{len(run_jobs)} photos -> {args.out} ({done['seconds'] / len(run_jobs):.2f} s/photo)")
 
 
 def _score_pairs(gt: Path, other: Path, what: str) -> list[tuple[Path, Path]]:
@@ -286,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=_positive(1), default=None,
                    help="photos per forward pass of a network, among those whose hole context has the same "
                         "size (default: 8 on a GPU, 1 on the CPU); classical methods take one at a time")
+    f.add_argument("--samples", type=_positive(1, 16), default=1,
+                   help="for a model that samples (a vae): N different fills per photo, written as "
+                        "<name>-seed<S+k><ext> (default 1)")
+    f.add_argument("--seed", type=_positive(0), default=None,
+                   help="for a model that samples: the first draw (default 0 with --samples; without either, its "
+                        "deterministic fill); the same seed gives the same fill")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary, only warnings and errors")
     f.set_defaults(run=cmd_fill)

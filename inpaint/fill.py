@@ -238,6 +238,7 @@ class Job:
     mask: Path
     dest: Path
     pixels: int = 0  # the photo's, from its header (plan_jobs)
+    size: tuple[int, int] = (0, 0)  # (height, width), upright, from its header (plan_jobs)
     keep: Keep | None = None  # what of the photo the output keeps beyond 8-bit RGB (plan_jobs)
     notes: list[str] = field(default_factory=list)  # what it cannot keep, said once as a warning
 
@@ -406,7 +407,7 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
     sizes = {}
     for job in jobs:
         h, w = image_size(job.image)
-        job.pixels = h * w
+        job.pixels, job.size = h * w, (h, w)
         if job.mask not in sizes:
             sizes[job.mask] = image_size(job.mask)
         mh, mw = sizes[job.mask]
@@ -418,6 +419,23 @@ def plan_jobs(image: str | Path, mask: str | Path, out: str | Path, fmt: str | N
         check_output(job.dest, h, w)
         job.keep, job.notes = what_to_keep(job.image, job.dest, job.pixels)
     return jobs
+
+
+def sample_jobs(jobs: list[Job], seeds: list[int], overwrite: bool = False) -> list[tuple[int, list[Job]]]:
+    """For a model that samples: [(seed, the jobs writing that draw)], each output named
+    `<name>-seed<seed><ext>` beside the planned one; names checked as plan_jobs checks them."""
+    from dataclasses import replace
+
+    inputs = {p.resolve() for j in jobs for p in (j.image, j.mask)}
+    out = []
+    for seed in seeds:
+        drawn = [replace(j, dest=j.dest.with_name(f"{j.dest.stem}-seed{seed}{j.dest.suffix}")) for j in jobs]
+        for j in drawn:
+            if not overwrite and j.dest.resolve() in inputs:
+                raise ValueError(f"--out: {j.dest} would replace an input file; give another --out, or pass --overwrite")
+            check_output(j.dest, *j.size)
+        out.append((seed, drawn))
+    return out
 
 
 def check_output(dest: Path, height: int, width: int) -> None:

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from inpaint.fill import FORMAT_NAMES, available_methods, fill_photos, plan_jobs, resolve
@@ -151,22 +151,18 @@ class Filler:
             self.running = False
 
     def _fill(self, folder: Path, photo: Path, mask: Path, request: Request) -> Result:
-        from inpaint.sampling import can_sample, predict_sample
+        from inpaint.sampling import drawing
 
         t0 = time.perf_counter()
         method = self.method(request.method)
         sampling = request.seed is not None or request.samples > 1
-        if sampling and (method.model is None or not can_sample(method.model)):
-            raise ValueError(f"method {request.method!r} does not draw different fills; leave seed empty and samples "
-                             "at 1, or choose a model that samples (a vae)")
+        if sampling:
+            drawing(method, 0)  # a model that does not sample is named before any work
         seeds = [(request.seed or 0) + k if sampling else None for k in range(request.samples)]
         images, no_hole, notes = [], False, []
         for k, seed in enumerate(seeds):
             dest = folder / f"filled-{k}{FORMAT_NAMES[request.fmt]}"
-            chosen = method
-            if seed is not None:
-                device = next(method.model.parameters()).device
-                chosen = replace(method, fill=lambda x, m, s=seed: predict_sample(method.model, x, m, device, s))
+            chosen = method if seed is None else drawing(method, seed)
             jobs = plan_jobs(photo, mask, dest, request.fmt)
             done = fill_photos(chosen, jobs, polarity=request.polarity, max_side=request.max_side,
                                quality=request.quality, quiet=True)

@@ -284,3 +284,22 @@ def test_a_busy_port_is_one_line(capsys):
         assert main(["serve", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"--port {port}: cannot listen there (Address already in use); give another --port" in err
+
+
+def test_inpaint_fill_draws_the_same_variations_as_the_api(client, tmp_path, capsys, photo, hole):
+    (tmp_path / "in" / "mask.png").write_bytes(png(hole))
+    args = ["fill", "--method", "vae", "--image", str(tmp_path / "in" / "photo.png"), "--mask",
+            str(tmp_path / "in" / "mask.png"), "-q"]
+    assert main([*args, "--out", str(tmp_path / "v.png"), "--samples", "3", "--seed", "5"]) == 0
+    files = [tmp_path / f"v-seed{s}.png" for s in (5, 6, 7)]
+    assert all(f.is_file() for f in files) and not (tmp_path / "v.png").exists()
+    api = fill(client, (tmp_path / "in" / "photo.png").read_bytes(), png(hole), method="vae", samples=3, seed=5).json()
+    for f, b64 in zip(files, api["images"]):
+        assert np.array_equal(decode(f.read_bytes()), decode(base64.b64decode(b64)))
+    assert not np.array_equal(decode(files[0].read_bytes()), decode(files[1].read_bytes()))
+    assert main([*args, "--out", str(tmp_path / "one.png"), "--seed", "6"]) == 0  # one draw, at the name given
+    assert np.array_equal(decode((tmp_path / "one.png").read_bytes()), decode(files[1].read_bytes()))
+    capsys.readouterr()
+    assert main([*args, "--method", "telea", "--out", str(tmp_path / "t.png"), "--seed", "1"]) == 2
+    assert "method 'telea' does not draw different fills" in capsys.readouterr().err
+    assert not (tmp_path / "t.png").exists() and not list(tmp_path.glob("t-seed*"))
