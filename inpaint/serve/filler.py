@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint.fill import FORMAT_NAMES, available_methods, fill_photos, plan_jobs, resolve
+from inpaint.fill import FORMAT_NAMES, available_methods, fill_photos, plan_jobs, resolve, sample_jobs
 from inpaint.io import LARGE_PIXELS
 
 MAX_SAMPLES = 8
@@ -158,17 +158,17 @@ class Filler:
         sampling = request.seed is not None or request.samples > 1
         if sampling:
             drawing(method, 0)  # a model that does not sample is named before any work
-        seeds = [(request.seed or 0) + k if sampling else None for k in range(request.samples)]
+        seeds = [(request.seed or 0) + k for k in range(request.samples)] if sampling else [None]
+        jobs = plan_jobs(photo, mask, folder / f"filled{FORMAT_NAMES[request.fmt]}", request.fmt)  # planned once
+        runs = [(method, jobs)] if not sampling else \
+            [(drawing(method, seed), drawn) for seed, drawn in sample_jobs(jobs, seeds)]  # filled-seed<S>.<ext>
         images, no_hole, notes = [], False, []
-        for k, seed in enumerate(seeds):
-            dest = folder / f"filled-{k}{FORMAT_NAMES[request.fmt]}"
-            chosen = method if seed is None else drawing(method, seed)
-            jobs = plan_jobs(photo, mask, dest, request.fmt)
-            done = fill_photos(chosen, jobs, polarity=request.polarity, max_side=request.max_side,
+        for chosen, run_jobs in runs:
+            done = fill_photos(chosen, run_jobs, polarity=request.polarity, max_side=request.max_side,
                                quality=request.quality, quiet=True)
             no_hole, notes = bool(done["no_hole"]), done["notes"]
-            images.append(dest.read_bytes())
-            dest.unlink()
+            images.append(run_jobs[0].dest.read_bytes())
+            run_jobs[0].dest.unlink()
             if no_hole:  # nothing to vary: the photo as it is, once
                 seeds = seeds[:1]
                 break
