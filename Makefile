@@ -1,5 +1,6 @@
 # setup: virtual environment + package + perceptual weights (idempotent, quick when done)
-# repro: setup, then the whole DVC pipeline;  test: setup and a browser, then the test suite
+# repro: setup, then the whole DVC pipeline;  test: setup and a browser, then the whole test suite (a plain
+# `pytest` skips the tests marked slow and e2e)
 # browser: Debian's chromium + chromium-driver for the page's real-browser test (apt-get, as root;
 # nothing to do when both are installed)
 PYTHON ?= python3
@@ -26,7 +27,7 @@ repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: setup browser
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m ""  # every test, the slow and e2e ones too
 
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

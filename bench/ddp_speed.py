@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inpaint.training import set_param  # noqa: E402
+from inpaint.training.config import set_param  # noqa: E402
 
 
 def run(params: dict, model: str, procs: int, work: Path) -> dict:

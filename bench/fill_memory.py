@@ -91,7 +91,8 @@ def main() -> None:
         root = Path(tmp)
         hole = make_mask(root / "mask.png", height, width)
         for method in args.methods:
-            floor = f"from inpaint.fill import resolve; resolve({method!r}, 'models', {args.device!r})"
+            floor = (f"from inpaint.methods import resolve_method; resolve_method({method!r}, 'models', {args.device!r}, "
+                     "fallback_pretrained=True)")
             floor_gb, _, _ = peak(["-c", floor])
             for kind in args.kinds:
                 suffix, channels = KINDS[kind]

@@ -31,10 +31,12 @@ import numpy as np
 import torch
 from skimage import data
 
+from inpaint.atomic import write_png
 from inpaint.cli import main
-from inpaint.fill import prepare, resolve
-from inpaint.io import read_image, read_mask, write_png
+from inpaint.crops import work_crop
+from inpaint.io import read_image, read_mask
 from inpaint.masks import sample_mask
+from inpaint.methods import resolve_method
 
 SOURCES = ("astronaut", "chelsea", "coffee", "rocket")
 
@@ -62,10 +64,10 @@ def timed_fill(method: str, folder: Path, out: Path, device: str) -> float:
 
 def forward_time(method: str, folder: Path, device: str, repeats: int = 3) -> float | None:
     """Best-of-`repeats` seconds of the resolved method's fill on one prepared work crop; None for classical ones."""
-    m = resolve(method, "models", device)
+    m = resolve_method(method, "models", device, fallback_pretrained=True)
     if m.model is None:
         return None
-    work = prepare(read_image(folder / "photos" / "0.png"), read_mask(folder / "masks" / "0.png"), 1024)
+    work = work_crop(read_image(folder / "photos" / "0.png"), read_mask(folder / "masks" / "0.png"), 1024)
     m.fill(work.image[None], work.mask[None])
     times = []
     for _ in range(repeats):

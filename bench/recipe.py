@@ -11,8 +11,9 @@ folder (checkpoints, val.csv with val LPIPS against images seen) under --out/<na
 
   python bench/recipe.py --name lamaloss --minutes 15 -S train.lama.loss.l1_hole=0 -S train.lama.loss.adv=0.1
 
-Variants learn from scratch: the model's `init_from` and fine-tuning rates (`lr_g`, `lr_d` in its
-section) are dropped unless `-S train.<model>.init_from=...` asks for a start.
+Variants learn from scratch, in the architecture of the checkpoint the model fine-tunes: its
+`init_from` (and any `lr_g`, `lr_d` of its own section) is dropped, so train.common's rates apply,
+unless `-S train.<model>.init_from=...` asks for a start.
 
 The test pairs (photo, crop, mask) depend only on --seed and --pairs-per-photo, so every variant is
 scored on the same pixels; the baselines' scores are cached in --out.
@@ -29,17 +30,19 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from inpaint.baselines import get_baseline
+from inpaint.atomic import write_text
+from inpaint.baselines import BASELINES
 from inpaint.checkpoints import generator_from_checkpoint, predict
 from inpaint.data import MaskMix, make_val_set
 from inpaint.evaluation import diverse_samples, diversity, evaluate
 from inpaint.grids import comparison_grid, show_hole
 from inpaint.heldout import heldout_pairs, nvidia_files
-from inpaint.io import write_text
 from inpaint.metrics import directions, mean_scores
 from inpaint.models import start_fill
 from inpaint.stats import paired_differences
-from inpaint.training import FINE_TUNING, model_config, set_param, train
+from inpaint.training.config import FINE_TUNING, model_config, set_param
+from inpaint.training.loop import train
+from inpaint.training.start import start_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 BSDS = ROOT.parent / "shared" / "datasets" / "bsds500"
@@ -112,7 +115,7 @@ def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
     big = np.flatnonzero((pairs.hole_ratio >= 0.4).to_numpy())
     pick = big[np.linspace(0, len(big) - 1, rows).round().astype(int)]
     images, masks = images[pick], masks[pick]
-    cols = {name: np.stack([get_baseline(name)(im, m) for im, m in zip(images, masks)])
+    cols = {name: np.stack([BASELINES[name](im, m) for im, m in zip(images, masks)])
             for name in ("hybrid", "navier_stokes")}
     for v in variants:
         model, _ = generator_from_checkpoint(out / v / "best.pt")
@@ -184,9 +187,13 @@ def main() -> None:
     if not BSDS.is_dir():
         sys.exit(f"{BSDS} not found: this benchmark needs the shared datasets beside the project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    own = params["train"].setdefault(args.model, {}) or {}
+    params["train"][args.model] = own
     if not any(o.startswith(f"train.{args.model}.init_from") for o in args.overrides):
+        if own.get("init_from"):  # from scratch, in the architecture of the checkpoint it would fine-tune
+            own["kwargs"] = start_kwargs(args.model, own.get("kwargs") or {}, own["init_from"])
         for key in FINE_TUNING:  # variants learn from scratch: no fine-tuning start or its rates
-            (params["train"].get(args.model) or {}).pop(key, None)
+            own.pop(key, None)
     try:
         for item in args.overrides:
             set_param(params, item)

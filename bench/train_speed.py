@@ -1,6 +1,6 @@
 """Training and inference speed of every generator on this machine's CPU; prints JSON.
 
-For each generator at each size: the real training step of `dvc repro` (`inpaint.training.train_step`
+For each generator at each size: the real training step of `dvc repro` (`inpaint.training.step.train_step`
 with that model's config from params.yaml: D on real vs. composite, G content + perceptual (the
 provisioned VGG16) + adversarial losses, Adam steps, EMA), timed over a few iterations, with its
 multiply-accumulates counted by torch's FlopCounterMode (convs, matmuls, bmm; forward and backward). Next to it, the same machine's dense-convolution throughput
@@ -29,9 +29,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import yaml
 
-from inpaint.models import GENERATORS, build_generator, count_parameters, fill_holes
+from inpaint.models import GENERATORS, build_generator, fill_holes
 from inpaint.pretrained import SHIPPED, load_generator
-from inpaint.training import build_nets, model_config, train_step
+from inpaint.training.config import model_config
+from inpaint.training.step import build_nets, train_step
 
 DEFAULT_GAN = "lama"  # the generator whose efficiency is held against the target
 
@@ -99,7 +100,7 @@ def train_step_figures(params: dict, name: str, size: int, batch: int, iters: in
     discriminator or none), on one batch of `batch` images at `size` px."""
     cfg = {**model_config(params, name), "batch_size": batch, "image_size": size, "device": str(DEVICE)}
     nets = build_nets(cfg, DEVICE)
-    for net in (nets.gen, nets.disc, nets.vgg):
+    for net in (nets.gen, nets.disc, nets.features):
         if net is not None:
             to_format(net, channels_last)
     gen = nets.gen.train()
@@ -182,7 +183,7 @@ def main() -> None:
         "generators": {},
     }
     for name in args.generators:
-        entry = {"params": count_parameters(build_generator(name))}
+        entry = {"params": sum(p.numel() for p in build_generator(name).parameters() if p.requires_grad)}
         for size in args.sizes:
             figures = train_step_figures(params, name, size, args.batch, args.iters, channels_last)
             figures["efficiency_vs_dense"] = figures["gmac_s"] / dense_best

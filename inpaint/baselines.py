@@ -13,19 +13,19 @@ import numpy as np
 import torch
 
 from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
-from inpaint.classical import biharmonic, check_inputs, composite, navier_stokes, telea
-from inpaint.fills import FILLS
+from inpaint.classical import biharmonic, check_image_and_mask, composite, navier_stokes, telea
 from inpaint.patch import patch_criminisi, patch_match
+from inpaint.start_fills import FILLS
 
 Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def as_baseline(fill_name: str) -> Baseline:
-    """A registered fill (`inpaint.fills.FILLS`, batched torch) as a baseline on one numpy image."""
+    """A registered fill (`inpaint.start_fills.FILLS`, batched torch) as a baseline on one numpy image."""
     fill = FILLS[fill_name]
 
     def baseline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        image, mask, hole = check_inputs(image, mask)
+        image, mask, hole = check_image_and_mask(image, mask)
         if not hole.any():
             return image.copy()
         with torch.no_grad():
@@ -33,7 +33,7 @@ def as_baseline(fill_name: str) -> Baseline:
         return composite(filled, image, mask)
 
     baseline.__name__ = baseline.__qualname__ = f"{fill_name}_fill"
-    baseline.__doc__ = f"The `{fill_name}` fill of inpaint.fills as a baseline (1 = hole)."
+    baseline.__doc__ = f"The `{fill_name}` fill of inpaint.start_fills as a baseline (1 = hole)."
     return baseline
 
 
@@ -46,9 +46,3 @@ BASELINES: dict[str, Baseline] = {
     **{name: as_baseline(name) for name in FILLS},
 }
 
-
-def get_baseline(name: str) -> Baseline:
-    """The baseline function registered as `name`; ValueError lists the known names."""
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; known: {sorted(BASELINES)}")
-    return BASELINES[name]

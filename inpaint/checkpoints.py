@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
-from inpaint.io import atomic_path
+from inpaint.atomic import atomic_path
 from inpaint.models import build_generator, fill_holes
 
 # Bumped whenever a checkpoint's meaning changes (format 2: every generator ends in a FillHead, whose
@@ -84,8 +84,9 @@ def build_from(source, arch, kwargs, state: dict) -> torch.nn.Module:
     return model
 
 
-def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild the generator a checkpoint describes (architecture + kwargs + weights), in eval mode."""
+def read_generator_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """A training checkpoint that describes a generator (arch, kwargs, state) in this inpaint's format, its
+    weights finite; a ValueError naming the file and the fix otherwise. What every reader of a .pt uses."""
     ckpt = load_checkpoint(path, device)
     for key in ("arch", "kwargs", "state"):
         if key not in ckpt:
@@ -95,6 +96,13 @@ def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cp
             f"{path}: checkpoint format {ckpt.get('format')}, this inpaint reads format {CHECKPOINT_FORMAT}; "
             f"retrain it (`dvc repro -f train@{ckpt['arch']}`) or use the inpaint version that wrote it"
         )
+    check_finite(ckpt["state"], path)
+    return ckpt
+
+
+def generator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the generator a checkpoint describes (architecture + kwargs + weights), in eval mode."""
+    ckpt = read_generator_checkpoint(path, device)
     model = build_from(path, ckpt["arch"], ckpt["kwargs"], ckpt["state"])
     return model.to(device).eval(), ckpt
 

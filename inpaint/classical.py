@@ -10,7 +10,7 @@ at 0.5 to decide which pixels a method may read; the composite uses the mask as 
   fluid dynamics), run per channel on float32 (0-255 scale) so nothing is quantised to 8 bits.
 - `biharmonic`: scikit-image's biharmonic-equation fill (smooth, no texture).
 
-The patch methods live in `inpaint.patch`, the parameter-free fills in `inpaint.fills`; the
+The patch methods live in `inpaint.patch`, the parameter-free fills in `inpaint.start_fills`; the
 registry of every non-learned method is `inpaint.baselines.BASELINES`.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # Input checks and compositing, shared by every non-learned method
 
 
-def check_inputs(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_image_and_mask(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate inputs; return (image float32, mask float32, hole bool) with hole = mask >= 0.5."""
     image = np.asarray(image)
     mask = np.asarray(mask)
@@ -68,7 +68,7 @@ def composite(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarr
 
 
 def _opencv(image: np.ndarray, mask: np.ndarray, radius: float, flag: int) -> np.ndarray:
-    image, mask, hole = check_inputs(image, mask)
+    image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():
         return image.copy()
     m8 = hole.astype(np.uint8)
@@ -109,7 +109,7 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """
     from skimage.restoration import inpaint_biharmonic
 
-    image, mask, hole = check_inputs(image, mask)
+    image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():
         return image.copy()
     fill = inpaint_biharmonic(blank(image, hole), hole, channel_axis=-1)

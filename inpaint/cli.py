@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS, list_images, match_by_name
-from inpaint.io import IMAGE_EXTENSIONS, POLARITIES, error_text, read_image, read_mask, write_csv
+from inpaint.encode import FORMAT_NAMES, OUTPUT_FORMATS
+from inpaint.io import POLARITIES, error_text
 
-WHOLE_METRICS = ["psnr", "ssim", "lpips"]
-HOLE_METRICS = ["hole_psnr", "hole_l1"]  # added when --masks is given
 
 FILL_EPILOG = f"""\
 output (--out):
@@ -68,7 +66,7 @@ class _HelpWithMethods(argparse.Action):
                          help="show this help and the methods available here, then exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from inpaint.fill import methods_help
+        from inpaint.methods import methods_help
 
         parser.epilog = "\n".join(filter(None, [parser.epilog, methods_help(getattr(namespace, "checkpoints", None)
                                                                              or "models")]))
@@ -92,7 +90,8 @@ def _positive(minimum: int, maximum: int | None = None):
 
 def cmd_fill(args) -> None:
     from inpaint.checkpoints import pick_device
-    from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, resolve, sample_jobs
+    from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, sample_jobs
+    from inpaint.methods import resolve_method
 
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
     pick_device(args.device)  # a device that is not there is an error for every method, a classical one too
@@ -105,7 +104,7 @@ def cmd_fill(args) -> None:
     elif args.seed is not None:
         draws = [(args.seed, jobs)]
     keep_freed_memory()
-    method = resolve(args.method, args.checkpoints, args.device)
+    method = resolve_method(args.method, args.checkpoints, args.device, fallback_pretrained=True)
     if method.checkpoint is not None and not args.quiet:
         print(f"inpaint fill: {args.method} = {method.checkpoint}", file=sys.stderr)
     if draws is not None:
@@ -116,7 +115,7 @@ def cmd_fill(args) -> None:
     if batch is not None and batch > len(jobs) and batch > 1:
         print(f"inpaint fill: warning: --batch-size {batch} is more than the {len(jobs)} photo(s) given; at most "
               f"{len(jobs)} are filled per pass", file=sys.stderr)
-    if batch is None:  # on the CPU a batch is no faster: 426 ms a 768x512 photo in twos or fours, 415 ms alone
+    if batch is None:  # by default one photo per pass on the CPU, eight on a GPU
         on_gpu = method.model is not None and next(method.model.parameters()).device.type != "cpu"
         batch = 8 if on_gpu else 1
     runs = [(method, jobs)] if draws is None else [(drawing(method, seed), drawn) for seed, drawn in draws]
@@ -130,90 +129,14 @@ def cmd_fill(args) -> None:
                 print(f"{len(run_jobs)} photos -> {args.out} ({done['seconds'] / len(run_jobs):.2f} s/photo)")
 
 
-def _score_pairs(gt: Path, other: Path, what: str) -> list[tuple[Path, Path]]:
-    """(ground truth, prediction or mask) pairs: two files, two folders matched by relative name without
-    extension, or (masks only) one file for a whole folder."""
-    if not gt.exists() or not other.exists():
-        raise ValueError(f"{gt if not gt.exists() else other}: no such file or folder; check the path")
-    if gt.is_file():
-        if not other.is_file():
-            raise ValueError(f"{other} is a folder but {gt} is one image; give the {what} file")
-        return [(gt, other)]
-    inside = other.is_dir() and gt.resolve() in other.resolve().parents  # predictions kept inside the truth folder
-    a = list_images(gt, skip=other if inside else None)
-    if not a:
-        raise ValueError(f"{gt}: no images found")
-    if other.is_file() and what != "mask":
-        raise ValueError(f"{other} is one file but {gt} is a folder; give a folder of {what}s")
-    b = match_by_name(a, other, what, str(other))
-    return [(a[k], b[k]) for k in a]
-
-
-def _check_csv(csv: Path, inputs: dict[Path, str]) -> None:
-    """Refuse a --csv that would replace an input (a ground truth, prediction or mask) or is not a CSV path."""
-    what = inputs.get(csv.resolve())
-    if what is not None:
-        raise ValueError(f"--csv {csv} is an input ({what}); the scores would replace it: give another path, such as "
-                         "scores.csv")
-    if csv.is_dir():
-        raise ValueError(f"--csv {csv} is a folder; give a file path such as {csv / 'scores.csv'}")
-    if csv.suffix.lower() in IMAGE_EXTENSIONS:
-        raise ValueError(f"--csv {csv} ends in {csv.suffix}, an image extension; give a .csv path")
-
-
 def cmd_score(args) -> None:
-    import pandas as pd
+    from inpaint.score import score_files
 
-    from inpaint.arrays import masks_to_nchw, to_nchw
-    from inpaint.metrics import compute, get_metric
-
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()] if args.metrics else \
-        WHOLE_METRICS + (HOLE_METRICS if args.masks else [])
-    for n in names:
-        get_metric(n)  # unknown names fail before any work, listing the known ones
-    hole = [n for n in names if n.startswith("hole_")]
-    whole = [n for n in names if n not in hole]
-    if hole and not args.masks:
-        raise ValueError(f"--metrics {','.join(hole)}: hole-only metrics need --masks (1 = hole)")
-    gt_root = Path(args.gt)
-    pairs = _score_pairs(gt_root, Path(args.pred), "prediction")
-    masks = dict(_score_pairs(gt_root, Path(args.masks), "mask")) if args.masks else {}
-    if args.csv:
-        _check_csv(Path(args.csv), {p.resolve(): what for pair in pairs for p, what in zip(pair, ("ground truth",
-                                    "prediction"))} | {m.resolve(): "mask" for m in masks.values()})
-    rows, mask_path = [], None
-    for gt_path, pred_path in pairs:
-        gt, pred = read_image(gt_path), read_image(pred_path)
-        if gt.shape != pred.shape:
-            raise ValueError(f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from {gt_path} "
-                             f"{gt.shape[1]}x{gt.shape[0]}; predictions must keep the ground truth's size")
-        row = {"image": str(gt_path.relative_to(gt_root)) if gt_root.is_dir() else gt_path.name}
-        as_given = np.ones(gt.shape[:2], np.float32)  # compositing through an all-hole mask keeps pred as it is
-        values = {}
-        if masks:
-            if masks[gt_path] != mask_path:  # one mask for a whole folder is read once
-                mask_path = masks[gt_path]
-                mask = read_mask(mask_path, args.polarity)
-            if mask.shape != gt.shape[:2]:
-                raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {gt_path} is "
-                                 f"{gt.shape[1]}x{gt.shape[0]}; give a mask of the image's size")
-            row["hole_ratio"] = float(mask.mean())
-            if not mask.any():
-                print(f"inpaint score: warning: {mask_path} has no hole (polarity {args.polarity}); {pred_path} "
-                      "scored as given, hole metrics left blank", file=sys.stderr)
-            if hole:
-                values.update(compute(hole, to_nchw(pred), to_nchw(gt), masks_to_nchw(mask)))  # NaN without a hole
-            if mask.any():
-                as_given = mask  # composite: known pixels from the ground truth, as the pipeline scores fills
-        if whole:
-            values.update(compute(whole, to_nchw(pred), to_nchw(gt), masks_to_nchw(as_given)))
-        rows.append({**row, **{n: float(values[n][0]) for n in names}})
-    table = pd.DataFrame(rows)
+    table = score_files(args.gt, args.pred, args.masks, args.metrics, args.polarity, args.csv)
+    names = [c for c in table.columns if c not in ("image", "hole_ratio")]
     print(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4f}"))
     means = {n: table[n].mean() for n in names}  # NaN (no hole) left out
     print("mean  " + "  ".join(f"{n}={v:.4f}" if np.isfinite(v) else f"{n}=n/a" for n, v in means.items()))
-    if args.csv:
-        write_csv(args.csv, table)
 
 
 def cmd_serve(args) -> None:
@@ -313,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("pred", help="prediction image or folder (matched by file name without extension)")
     s.add_argument("--masks", help="mask image or folder (1 = hole), or one mask for all: composite, add hole metrics")
     s.add_argument("--polarity", default="white_hole", choices=POLARITIES)
-    s.add_argument("--metrics", help=f"comma-separated (default {','.join(WHOLE_METRICS)}, plus "
-                                     f"{','.join(HOLE_METRICS)} with --masks)")
+    s.add_argument("--metrics", help="comma-separated metric names (default: the report's headline metrics, "
+                                     "lpips,psnr,ssim, plus hole_psnr,hole_l1 with --masks)")
     s.add_argument("--csv", help="also write the table to this CSV (no-hole metrics left empty)")
     s.set_defaults(run=cmd_score)
     v = sub.add_parser("serve", help="a local web page to paint the hole and fill it, and an HTTP API",

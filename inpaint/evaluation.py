@@ -1,18 +1,12 @@
 """Evaluation: every method, learned or classical, on the same test pairs; long-format scores.
 
-A method is named by a registered baseline (`inpaint.baselines.BASELINES`: telea, hybrid, ...), by
-a pretrained model (`pretrained/lama`, or a `.safetensors` path: see inpaint.pretrained) or by a
-checkpoint: a path to a `.pt` file, or the name of a trained model whose checkpoint is
-`<checkpoints>/<name>/best.pt`. `resolve_method` decides which, in one place, for the pipeline and
-the `inpaint` command alike. A learned model is rebuilt from its checkpoint (not from today's
-params) and remembers the registered fill it starts from, so the report can show what training
-added to it. Every method is called alike: `fill(images (N, S, S, 3), masks (N, S, S)) -> composited
-images`, 1 = hole.
+Methods are named and loaded by `inpaint.methods` (as `inpaint fill` loads them); a learned model's
+start fill and the checkpoint it was fine-tuned from are scored beside it, so the report shows what
+training added.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,82 +16,9 @@ import torch
 from tqdm import tqdm
 
 from inpaint.arrays import masks_to_nchw, to_nchw
-from inpaint.baselines import BASELINES
-from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
+from inpaint.checkpoints import pick_device
+from inpaint.methods import FillFn, Method, method_source, resolve_method
 from inpaint.metrics import compute, get_metric
-from inpaint.models import start_fill
-from inpaint.pretrained import is_pretrained_name, load_generator, sha256
-from inpaint.pretrained import candidates as pretrained_candidates
-from inpaint.pretrained import resolve as resolve_pretrained
-
-Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-@dataclass
-class Method:
-    """A resolved method: its name, batched fill, and for a learned one its model, checkpoint and start fill."""
-
-    name: str
-    fill: Fill
-    model: torch.nn.Module | None = None
-    checkpoint: Path | None = None
-    start: str | None = None  # the registered fill an untrained copy of the model returns
-    info: dict | None = None  # the checkpoint's step, params and validation scores
-    origin: str | None = None  # the checkpoint it was fine-tuned from, checked to be that very file
-
-
-def method_source(name: str, checkpoints: str | Path, fallback_pretrained: bool = False) -> Path | None:
-    """The checkpoint a method name stands for, or None for a registered baseline.
-
-    A path ending in `.pt` (or any existing file) is a checkpoint, whatever folder it lies in; a
-    bare name is a baseline when registered, else `<checkpoints>/<name>/best.pt`, else (with
-    `fallback_pretrained`, as the `inpaint` command asks) the shipped `pretrained/<name>`. Raises a
-    ValueError naming the known baselines, and the paths tried, when it is none of these.
-    """
-    path = Path(name)
-    if is_pretrained_name(name):
-        return resolve_pretrained(name)
-    if path.suffix == ".pt":
-        if not path.is_file():
-            raise ValueError(f"checkpoint {path} not found; train one with `dvc repro` or give a baseline name")
-        return path
-    if name in BASELINES:
-        return None
-    if path.is_file():
-        return path
-    ckpt = Path(checkpoints) / name / "best.pt"
-    if ckpt.is_file():
-        return ckpt
-    baselines = ", ".join(sorted(BASELINES))
-    if not fallback_pretrained:
-        raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a checkpoint: "
-                         f"give a checkpoint path such as models/lama/best.pt ({ckpt} does not exist)")
-    shipped = pretrained_candidates(f"pretrained/{name}")
-    found = next((p for p in shipped if p.is_file()), None)
-    if found is None:
-        raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a trained or pretrained model: "
-                         f"tried {ckpt} (--checkpoints {checkpoints}), {shipped[0]} and {shipped[1]}; give a "
-                         "checkpoint path such as models/lama/best.pt, or pretrained/lama")
-    return found
-
-
-def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16,
-                   fallback_pretrained: bool = False) -> Method:
-    """Load the method `name` stands for (see `method_source`), ready to fill."""
-    ckpt = method_source(name, checkpoints, fallback_pretrained)
-    if ckpt is None:
-        fn = BASELINES[name]
-        return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
-    dev = pick_device(device)
-    if ckpt.suffix == ".safetensors":  # a pretrained model: its card says how it was trained
-        model, meta = load_generator(ckpt, dev)
-        info = {"step": meta["card"].get("steps"), "params": meta["card"].get("params"), "val": None, "pretrained": True}
-    else:
-        model, meta = generator_from_checkpoint(ckpt, dev)
-        info = {k: meta.get(k) for k in ("step", "params", "val", "init")}
-    start = start_fill(getattr(model, "init_fill", "none"))
-    fill = lambda images, masks: predict(model, images, masks, dev, batch_size)  # noqa: E731
-    return Method(name, fill, model, ckpt, start, info, checked_origin(name, info))
 
 
 def check_names(methods: list[str], metrics: list[str], checkpoints: str | Path, device: str = "auto") -> None:
@@ -124,27 +45,6 @@ def resolve_all(names: list[str], checkpoints: str | Path, device: str = "auto",
     return methods
 
 
-def checked_origin(name: str, info: dict) -> str | None:
-    """The `init_from` in a checkpoint's params, or None; also None, with a warning, when that file is
-    gone or is no longer the one it started from (re-shipped, retrained), since scoring it beside the
-    model would then mislead. Checked once, when the method is resolved."""
-    source = (info.get("params") or {}).get("init_from")
-    if not source:
-        return None
-    record = info.get("init") or {}
-    try:
-        path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
-        current = sha256(path) if path.is_file() else None
-    except ValueError:
-        current = None
-    if current is None or (record.get("sha256") and record["sha256"] != current):
-        what = "is missing" if current is None else "is no longer the file it started from"
-        print(f"evaluate: {name} was fine-tuned from {source}, which {what}; "
-              f"not scored beside it (retrain {name} to compare them)")
-        return None
-    return source
-
-
 def checkpoint_note(method: Method) -> str | None:
     """Which training step a model's checkpoint holds, out of how many, and its validation score;
     None for a baseline. Step 0 is the untrained model, i.e. its starting fill: training never beat it."""
@@ -165,7 +65,7 @@ def checkpoint_note(method: Method) -> str | None:
     return note
 
 
-def run_method(fill: Fill, images: np.ndarray, masks: np.ndarray, name: str = "", chunk: int = 64) -> np.ndarray:
+def run_method(fill: FillFn, images: np.ndarray, masks: np.ndarray, name: str = "", chunk: int = 64) -> np.ndarray:
     """Fill every pair, `chunk` pairs per call (a progress bar with ETA per method; every fill treats
     each pair on its own, so chunking changes no prediction)."""
     preds = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inpaint.io import atomic_path, write_text
+from inpaint.atomic import atomic_path, write_text
 
 FORMATS = ("torchscript", "onnx")
 TOLERANCE = 1e-3  # largest |exported - PyTorch| allowed over every pixel of the check photos
@@ -71,14 +71,14 @@ def export(method: str, out: str | Path, fmt: str = "torchscript", size: tuple[i
     """Write `method`'s generator as `fmt` to `out` (atomically, with `<out>.json` describing it), after
     checking it against the PyTorch fill; returns that description."""
     from inpaint.checkpoints import predict
-    from inpaint.fill import resolve
+    from inpaint.methods import resolve_method
 
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     h, w = size
     if min(h, w) < 32:
         raise ValueError(f"--size {w}x{h}: each side must be at least 32 px")
-    resolved = resolve(method, checkpoints, "cpu")
+    resolved = resolve_method(method, checkpoints, "cpu", fallback_pretrained=True)
     if resolved.model is None:
         raise ValueError(f"method {method!r} is a classical baseline, not a network; export a model "
                          "(pretrained/lama, or a trained model's name)")

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inpaint.io import write_bytes
+from inpaint.atomic import write_bytes
+from inpaint.metrics import LARGE_HOLES
 
 
 # --------------------------------------------------------------------------- images and grids
@@ -184,7 +185,6 @@ def comparison_grid(
 
 # --------------------------------------------------------------------------- which pairs and images a grid shows
 
-DIVERSE_MIN_RATIO = 0.3  # diverse-sample grids show large holes, where fills can differ
 DIVERSE_ROWS = 6  # rows of a diverse-sample grid
 
 
@@ -210,7 +210,7 @@ def example_rows(pairs: pd.DataFrame) -> dict[str, list[int]]:
 def diverse_rows(pairs: pd.DataFrame) -> list[int]:
     """Row indices of the pairs a diverse-sample grid shows: large holes, the photos taken in turn."""
     pairs = pairs.reset_index(drop=True)
-    big = pairs[pairs.hole_ratio >= DIVERSE_MIN_RATIO]
+    big = pairs[pairs.hole_ratio >= LARGE_HOLES]  # large holes, where fills can differ
     per_photo = [list(rows.index) for _, rows in big.groupby(big.image_id.astype(str), sort=True)]
     turns = [rows[k] for k in range(max(map(len, per_photo), default=0)) for rows in per_photo if k < len(rows)]
     return [int(i) for i in turns[:DIVERSE_ROWS]]

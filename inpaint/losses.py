@@ -68,14 +68,6 @@ def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> tuple[to
     return value, _logs(r1=value)
 
 
-def feature_matching_loss(real_feats: Sequence[torch.Tensor], fake_feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    """Mean over layers of the L1 distance between D's hidden activations on fake and (detached) real."""
-    if len(real_feats) != len(fake_feats) or not real_feats:
-        raise ValueError(f"feature_matching_loss: need equal, non-empty lists, got {len(real_feats)} and {len(fake_feats)}")
-    value = sum(F.l1_loss(f, r.detach()) for r, f in zip(real_feats, fake_feats)) / len(real_feats)
-    return value, _logs(feature_matching=value)
-
-
 # ---------------------------------------------------------------------------------------------
 # Content
 

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from inpaint.io import IMAGE_EXTENSIONS, read_mask, write_csv, write_png
+from inpaint.atomic import write_csv, write_png
+from inpaint.io import IMAGE_EXTENSIONS, read_mask
 
 MASK_COLUMNS = ["id", "file", "kind", "hole_ratio", "bucket", "touches_border"]
 

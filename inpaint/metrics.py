@@ -28,6 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+# The headline: the report's and the model card's metrics (whole image, composited), and what `inpaint
+# score` gives by default; with masks it adds the hole-only ones. LARGE_HOLES: the headline's second
+# column, pairs with at least 30% of the image in the hole.
+HEADLINE_METRICS = ("lpips", "psnr", "ssim")
+HOLE_METRICS = ("hole_psnr", "hole_l1")
+LARGE_HOLES = 0.3
+LARGE_HOLES_LABEL = f">= {LARGE_HOLES:.0%}"  # how reports name that range: ">= 30%" ...
+LARGE_HOLES_SUFFIX = f"_{round(LARGE_HOLES * 100)}"  # ... and its keys: lpips_30, diversity_30
+
 # PSNR's MSE floor: pyiqa's eps, so identical images give 10 log10(1 / 1e-8) = 80 dB everywhere.
 PSNR_EPS = 1e-8
 

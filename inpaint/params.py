@@ -17,7 +17,6 @@ from pathlib import Path
 import yaml
 
 
-
 class ParamsError(ValueError):
     """A params.yaml value that cannot work; the message names the dotted key and the fix."""
 
@@ -147,6 +146,17 @@ _GROUPS = either(number(0, 1, lo_open=True, hi_open=True), integer(1),
                  fix="use a ratio below 1 (e.g. 0.1) or a whole number of photo groups (e.g. 2)")
 SPLIT = section({"val": _GROUPS, "test": _GROUPS, "pairs_per_cell": integer(1), "min_crop_scale": number(0, 1, lo_open=True)})
 
+# pretrain/params.yaml: its `train` overrides any key of params.yaml's train.common and is checked by the
+# train schema once merged (stages/pretrain.py); the model name, by the presence of its train.<model>
+PRETRAIN_SECTIONS = ("model", "data", "train", "heldout")
+PRETRAIN = {
+    "model": name,
+    "data": section({"name": text, "folders": items(text, min_len=1), "val_photos": integer(1)}),
+    "train": mapping(),
+    "heldout": section({"photos": text, "masks": text, "per_photo": integer(1), "methods": items(text, min_len=1),
+                        "seed": integer(0)}),
+}
+
 
 def kwargs_of(cls, what: str):
     """The keyword arguments a class's constructor takes: an unknown one is named with its dotted key."""
@@ -161,15 +171,16 @@ def kwargs_of(cls, what: str):
     return check
 
 
-def check(params: dict, sections: dict, file: str = "params.yaml") -> dict:
+def check(params: dict, sections: dict, file: str = "params.yaml", known: tuple[str, ...] = SECTIONS) -> dict:
     """Raise ParamsError (prefixed with `file`) for the first problem: a top-level key that is not one
-    of SECTIONS, or a problem in one of `sections` ({name: checker}: the ones the stage reads)."""
+    of `known` (params.yaml's SECTIONS, or pretrain/params.yaml's PRETRAIN_SECTIONS), or a problem in one
+    of `sections` ({name: checker}: the ones the stage reads)."""
     try:
         if not isinstance(params, dict):
-            raise ParamsError(f"the file is not a mapping of sections ({list(SECTIONS)})")
-        unknown = sorted(set(params) - set(SECTIONS))
+            raise ParamsError(f"the file is not a mapping of sections ({list(known)})")
+        unknown = sorted(set(params) - set(known))
         if unknown:
-            raise ParamsError(f"{unknown[0]} is not a known section; the sections are {list(SECTIONS)} (a typo?)")
+            raise ParamsError(f"{unknown[0]} is not a known section; the sections are {list(known)} (a typo?)")
         for name, checker in sections.items():
             if name not in params:
                 raise ParamsError(f"{name} is missing; add it (see the project's params.yaml)")
@@ -205,8 +216,8 @@ for _ch in "-+0123456789":
                                             *_Loader.yaml_implicit_resolvers.get(_ch, [])]
 
 
-def load(path: str | Path, sections: dict) -> dict:
-    """params.yaml read and checked: `sections` as for `check`."""
+def load(path: str | Path, sections: dict, known: tuple[str, ...] = SECTIONS) -> dict:
+    """params.yaml (or pretrain/params.yaml) read and checked: `sections` and `known` as for `check`."""
     path = Path(path)
     try:
         if path.exists() and not path.is_file():
@@ -226,4 +237,4 @@ def load(path: str | Path, sections: dict) -> dict:
         raise ParamsError(f"{path}: {e}") from None
     except (yaml.YAMLError, ValueError, TypeError) as e:
         raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
-    return check(params, sections, str(path))
+    return check(params, sections, str(path), known)

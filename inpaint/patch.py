@@ -16,11 +16,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-from inpaint.classical import blank, check_inputs, composite, telea
-
-
-# ---------------------------------------------------------------------------------------------
-# Patch helpers shared by both exemplar methods
+from inpaint.classical import blank, check_image_and_mask, composite, telea
 
 
 def _valid_sources(hole: np.ndarray, r: int) -> np.ndarray:
@@ -231,7 +227,7 @@ def patch_match(
         mask: float32 (H, W), 1 = hole.
         patch_size: odd patch side; shrunk automatically when the image has no fully known patch.
     """
-    image, mask, hole = check_inputs(image, mask)
+    image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():
         return image.copy()
     p = _fit_patch(hole, patch_size)
@@ -392,7 +388,7 @@ def patch_criminisi(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9,
         mask: float32 (H, W), 1 = hole.
         patch_size: odd patch side; shrunk automatically when the image has no fully known patch.
     """
-    image, mask, hole = check_inputs(image, mask)
+    image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():
         return image.copy()
     p = _fit_patch(hole, patch_size)

@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from inpaint.io import atomic_path, write_text
+from inpaint.atomic import atomic_path, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "pretrained"
@@ -144,23 +144,37 @@ def load_generator(name: str | Path, device: str | torch.device = "cpu") -> tupl
     return model.to(device).eval(), info
 
 
+def architecture(source: str | Path) -> tuple[str, dict]:
+    """(arch, kwargs) of the generator a pretrained name or file, or a training checkpoint (.pt), holds: a
+    .safetensors file's header only (its hash and weights are checked when it is loaded, `read`)."""
+    if not is_pretrained_name(str(source)):
+        info = init_state(source)
+        return info["arch"], info["kwargs"]
+    path = resolve(source)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        return meta["arch"], json.loads(meta["kwargs"])
+    except Exception as e:  # noqa: BLE001 - a foreign or truncated file
+        raise ValueError(f"{path}: not an inpaint pretrained file ({' '.join(str(e).split())[:200]}); re-export it") from e
+
+
 def init_state(source: str | Path) -> dict:
     """What a fine-tuning run starts from: {"path", "sha256", "arch", "kwargs", "gen", "disc", "disc_spec"}
     from a pretrained name or file, or from a training checkpoint (.pt: its EMA generator and
     discriminator, plus "opt_g", "opt_d": its optimisers' state, when it is a last.pt)."""
     if is_pretrained_name(str(source)):
         return read(source)
-    from inpaint.checkpoints import check_finite, load_checkpoint
+    from inpaint.checkpoints import read_generator_checkpoint
 
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"init_from {source}: no such file; give a checkpoint (.pt), a .safetensors file or "
                          "pretrained/<model>")
-    ckpt = load_checkpoint(path)
-    for key in ("arch", "kwargs", "state"):
-        if key not in ckpt:
-            raise ValueError(f"init_from {path}: checkpoint lacks {key!r}; it was not written by inpaint's trainer")
-    check_finite(ckpt["state"], f"init_from {path}")
+    try:
+        ckpt = read_generator_checkpoint(path)
+    except ValueError as e:
+        raise ValueError(f"init_from {e}") from None
     spec = (ckpt.get("params") or {}).get("discriminator") or {}
     return {"path": path, "sha256": sha256(path), "arch": ckpt["arch"], "kwargs": ckpt["kwargs"], "gen": ckpt["state"],
             "disc": ckpt.get("disc") or {}, "disc_spec": spec, "card": {},

@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inpaint.atomic import write_csv, write_text
 from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
-from inpaint.io import file_stem, write_csv, write_text
-from inpaint.metrics import descriptions, directions
+from inpaint.io import file_stem
+from inpaint.metrics import LARGE_HOLES, LARGE_HOLES_LABEL, LARGE_HOLES_SUFFIX, descriptions, directions
 from inpaint.plots import plot_data_csv, plot_metric_vs_hole_ratio
 from inpaint.stats import aggregate, paired_differences
-from inpaint.summary import LARGE_HOLES, breakdown_json, headline_json, plain_number, summary_markdown
+from inpaint.summary import breakdown_json, headline_json, plain_number, summary_markdown
 
 CI = 0.95
 # The hole ranges "what training adds" is shown for: every pair, and the large holes where fills differ.
-HOLE_RANGES = {"all": 0.0, ">= 30%": LARGE_HOLES}
+HOLE_RANGES = {"all": 0.0, LARGE_HOLES_LABEL: LARGE_HOLES}
 # The metrics it is shown for, when evaluated (a perceptual and a pixel metric).
 PAIRED_METRICS = ("lpips", "psnr")
 RANKING_METRIC = "lpips"  # picks "the best non-learned method"
@@ -136,7 +137,7 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     headline = headline_json(per_image, test_set or {})
     breakdown = breakdown_json(agg)
     for r in diverse:  # dvc exp show can compare a sampler's diversity too
-        key = "diversity" if HOLE_RANGES[r["holes"]] == 0 else "diversity_30"
+        key = "diversity" if HOLE_RANGES[r["holes"]] == 0 else f"diversity{LARGE_HOLES_SUFFIX}"
         headline[r["method"]][key] = plain_number(r["diversity"], 5)  # None, not NaN, without pairs: valid JSON
         breakdown[r["method"]].setdefault("diversity", {})[r["holes"]] = plain_number(r["diversity"], 5)
     write_text(out / "metrics.json", json.dumps(headline, indent=1))

@@ -9,12 +9,7 @@ import numpy as np
 import torch
 
 from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
-from inpaint.models import pad_to_multiple
-
-
-def can_sample(model) -> bool:
-    """Whether a generator (or its class) draws different fills on demand: it has a `sample` method."""
-    return callable(getattr(model, "sample", None))
+from inpaint.models import can_sample, pad_to_multiple
 
 
 @torch.no_grad()
@@ -30,7 +25,7 @@ def predict_sample(model: torch.nn.Module, images: np.ndarray, masks: np.ndarray
 
 
 def drawing(method, seed: int):
-    """A resolved method (`inpaint.fill.resolve`) whose fill is the draw `seed` of its model; a ValueError
+    """A resolved method (`inpaint.methods.resolve_method`) whose fill is the draw `seed` of its model; a ValueError
     naming the method when its model does not sample."""
     from dataclasses import replace
 

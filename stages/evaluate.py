@@ -1,15 +1,15 @@
 """Stage `evaluate`: fill every test pair with every method, score, and write the reports."""
 import argparse
-import sys
 
 import pandas as pd
 
+from inpaint.atomic import staged_into
 from inpaint.data import load_pairs
 from inpaint.distributed import pin_gpus
 from inpaint.evaluation import check_names, evaluate, params_checker
-from inpaint.io import error_text, staged_into
 from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
 from inpaint.report import test_set_info, write_report
+from inpaint.stage import run_stage
 
 
 def main() -> None:
@@ -37,11 +37,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f"evaluate: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
-    except KeyboardInterrupt:
-        sys.exit("evaluate: interrupted; reports/ still holds the last complete report (the new one is written aside "
-                 "and moved in only when complete); rerun `dvc repro` to finish")
+    run_stage("evaluate", main,
+              interrupted="interrupted; reports/ still holds the last complete report (the new one is written "
+                          "aside and moved in only when complete); rerun `dvc repro` to finish")

@@ -1,12 +1,13 @@
 """Stage `masks`: generate seeded hole masks of every kind (and import external ones)."""
 import argparse
-import sys
 
 import pandas as pd
 
-from inpaint.io import atomic_dir, check_apart, error_text
+from inpaint.atomic import atomic_dir
+from inpaint.io import check_apart
 from inpaint.masks import generate_set, import_external, params_checker, write_table
 from inpaint.params import BASE, load
+from inpaint.stage import run_stage
 
 
 def main() -> None:
@@ -32,8 +33,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f"masks: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("masks", main)

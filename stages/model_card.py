@@ -7,22 +7,20 @@ beside its starting fill and the classical methods, and write its model card `<o
 """
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from inpaint.evaluation import evaluate
 from inpaint.heldout import heldout_pairs, nvidia_files
-from inpaint.io import error_text
-from inpaint.metrics import directions
+from inpaint.metrics import HEADLINE_METRICS, LARGE_HOLES, LARGE_HOLES_LABEL, directions
+from inpaint.params import PRETRAIN, PRETRAIN_SECTIONS, load
 from inpaint.pretrained import card_path, sha256, write_card
 from inpaint.sources import list_images
+from inpaint.stage import run_stage
 from inpaint.stats import paired_differences
 
-METRICS = ["lpips", "psnr", "ssim"]
-HOLES = {"all": 0.0, ">= 10%": 0.1, ">= 30%": 0.3}
+METRICS = list(HEADLINE_METRICS)
+HOLES = {"all": 0.0, ">= 10%": 0.1, LARGE_HOLES_LABEL: LARGE_HOLES}
 
 
 def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> dict:
@@ -38,7 +36,7 @@ def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> 
         results = evaluate([str(weights), *held["methods"]], images, masks, pairs, METRICS, tmp)
     per_image = results.per_image.replace({"method": {str(weights): name}})
     start = next(m.start for m in results.methods if m.checkpoint is not None)
-    lp = per_image[(per_image.metric == "lpips") & (per_image.hole_ratio >= 0.3)].groupby("method").value.mean()
+    lp = per_image[(per_image.metric == "lpips") & (per_image.hole_ratio >= LARGE_HOLES)].groupby("method").value.mean()
     best = lp.drop(name).idxmin()
     versus = [start] + [best] * (best != start)
     paired = paired_differences(per_image, [(name, v) for v in versus], directions(METRICS), HOLES, n_boot=n_boot)
@@ -58,7 +56,7 @@ def main() -> None:
     ap.add_argument("--weights", required=True, help="the exported .safetensors file")
     ap.add_argument("--run", default="runs/pretrain", help="run folder holding <model>/card.json")
     args = ap.parse_args()
-    pre = yaml.safe_load(open(args.pretrain))
+    pre = load(args.pretrain, PRETRAIN, PRETRAIN_SECTIONS)
     weights = Path(args.weights)
     facts = Path(args.run) / weights.stem / "card.json"
     if not weights.is_file() or not facts.is_file():
@@ -67,8 +65,6 @@ def main() -> None:
     if card.get("sha256") != sha256(weights):
         raise ValueError(f"{weights} is not the file {facts} describes; rerun the pretrain stage (cd pretrain && dvc repro)")
     card_path(weights).unlink(missing_ok=True)  # a previous run's card would refuse these weights
-    if "heldout" not in pre:
-        raise ValueError(f"{args.pretrain} has no heldout section; add heldout.photos, .masks, .per_photo, .methods, .seed")
     try:
         card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
     except (KeyError, ValueError) as e:
@@ -79,8 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f"model_card: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("model_card", main)

@@ -16,23 +16,24 @@ import hashlib
 import json
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
 
+from inpaint.atomic import write_text
 from inpaint.checkpoints import load_checkpoint, pick_device
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
-from inpaint.io import IMAGE_EXTENSIONS, error_text, write_text
+from inpaint.io import IMAGE_EXTENSIONS
 from inpaint.metrics import mean_scores
-from inpaint.params import BASE, check, load
+from inpaint.params import BASE, PRETRAIN, PRETRAIN_SECTIONS, check, load
 from inpaint.pretrained import export
 from inpaint.sources import list_images
-from inpaint.training import FINE_TUNING, TrainingDiverged, merge, model_config, params_checker, set_param, train
-
+from inpaint.stage import run_stage
+from inpaint.training.config import FINE_TUNING, merge, model_config, params_checker, set_param
+from inpaint.training.loop import train
+from inpaint.training.step import TrainingDiverged
 
 
 def pretrain_config(params: dict, pre: dict, file: str = "pretrain/params.yaml") -> dict:
@@ -92,9 +93,10 @@ def main() -> None:
     ap.add_argument("--commit", help="the commit the code is at, when this is no git checkout (a copied tree)")
     ap.add_argument("-S", dest="overrides", action="append", default=[], help="dotted key of --pretrain = value")
     args = ap.parse_args()
-    pre = yaml.safe_load(open(args.pretrain))
+    pre = load(args.pretrain, PRETRAIN, PRETRAIN_SECTIONS)
     for item in args.overrides:
         set_param(pre, item, args.pretrain, new_keys_under=("train",))  # train: any key of train.common
+    check(pre, PRETRAIN, args.pretrain, PRETRAIN_SECTIONS)  # an override checked as the file is
     params = load(args.params, {"base": BASE, "train": params_checker()})
     model = pre["model"]
     if model not in params["train"]:
@@ -138,8 +140,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (TrainingDiverged, ValueError, OSError) as e:
-        print(f"pretrain: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("pretrain", main, (TrainingDiverged, ValueError, OSError))

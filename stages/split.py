@@ -1,13 +1,13 @@
 """Stage `split`: leakage-free train/val/test manifests and the fixed evaluation pairs."""
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-from inpaint.io import atomic_dir, error_text, write_csv
+from inpaint.atomic import atomic_dir, write_csv
 from inpaint.params import BASE, SPLIT, load
 from inpaint.split import assign_splits, make_test_pairs
+from inpaint.stage import run_stage
 
 
 def main() -> None:
@@ -31,8 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f"split: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("split", main)

@@ -11,13 +11,16 @@ from pathlib import Path
 import pandas as pd
 
 from inpaint import distributed
+from inpaint.atomic import write_text
+from inpaint.curves import plot_training_curves
 from inpaint.data import MaskMix, make_val_set
 from inpaint.grids import sample_grid
-from inpaint.io import error_text, write_text
 from inpaint.metrics import mean_scores
 from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
-from inpaint.plots import plot_training_curves
-from inpaint.training import TrainingDiverged, model_config, params_checker, train
+from inpaint.stage import run_stage
+from inpaint.training.config import model_config, params_checker
+from inpaint.training.loop import train
+from inpaint.training.step import TrainingDiverged
 
 
 def read_log(path: Path) -> pd.DataFrame:
@@ -61,8 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (TrainingDiverged, ValueError, OSError) as e:
-        print(f"train: {error_text(e)}", file=sys.stderr)
-        sys.exit(2)  # one line and status 2, as the inpaint command reports an error
+    run_stage("train", main, (TrainingDiverged, ValueError, OSError))

@@ -35,7 +35,6 @@ __all__ = [
     "NORMS",
     "build_discriminator",
     "build_generator",
-    "count_parameters",
     "fill_holes",
     "initial_fills",
     "pad_to_multiple",
@@ -76,9 +75,9 @@ def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> 
     return None
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def can_sample(model) -> bool:
+    """Whether a generator (or its class) draws different fills on demand: it has a `sample` method."""
+    return callable(getattr(model, "sample", None))
 
 
 def pad_to_multiple(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,16 +14,12 @@ import torch.nn as nn
 
 from inpaint.models.common import (
     FillHead,
-    check_init_fill,
-    check_inputs,
-    check_norm,
+    check_batch,
     conv_block,
-    input_channels,
     n_fills_shown,
-    prepare,
-    unshuffle_stem,
+    network_inputs,
+    open_encoder,
     up_block,
-    widths,
 )
 
 
@@ -53,15 +49,9 @@ class AutoEncoder(nn.Module):
         upsample: str = "transposed",
     ):
         super().__init__()
-        self.init_fill = check_init_fill(init_fill)
-        check_norm(norm)
-        if n_down < 1:
-            raise ValueError(f"autoencoder: n_down must be >= 1 (the stem downsamples), got {n_down}")
-        self.size_multiple = 2**n_down
         self.skips = skips
-        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
-        self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
-        self.down = nn.ModuleList([conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        ws, self.stem, down = open_encoder(self, "autoencoder", width, n_down, max_width, init_fill, norm)
+        self.down = nn.ModuleList(down)
         self.mid = nn.Sequential(*[conv_block(ws[-1], ws[-1], 3, dilation=2 ** (i + 1), norm=norm) for i in range(n_mid)])
         grow = 2 if skips else 1  # decoder inputs carry the skip features too
         self.up = nn.ModuleList(
@@ -78,8 +68,8 @@ class AutoEncoder(nn.Module):
         Returns:
             {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
         """
-        check_inputs(image, mask, self.size_multiple, "autoencoder")
-        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
+        check_batch(image, mask, self.size_multiple, "autoencoder")
+        x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.stem(x)]  # per scale, 1/2 resolution first
         for down in self.down:
             feats.append(down(feats[-1]))

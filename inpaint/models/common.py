@@ -2,7 +2,7 @@
 
 Every generator predicts a residual on top of a cheap, parameter-free fill of the hole (`init_fill`,
 "hybrid" by default: the mean of a nearest-known-pixel fill and a push-pull pyramid fill, see
-`inpaint.fills`), with its last layer initialised to zero, so an untrained model returns exactly
+`inpaint.start_fills`), with its last layer initialised to zero, so an untrained model returns exactly
 its starting fill, and training only has to add what the fill misses (texture, structure). The
 report scores that fill as a baseline beside the model. With `init_fill="none"` the base is the
 masked image with the hole set to grey (0.5).
@@ -17,12 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint.fills import compute_fills
-
+from inpaint.start_fills import compute_fills
 
 
 # ---------------------------------------------------------------------------------------------
-# Starting fills: which registered fills (inpaint.fills) a generator starts from and is shown
+# Starting fills: which registered fills (inpaint.start_fills) a generator starts from and is shown
 
 # init_fill -> (base fill, fills shown as extra input). The base is what an untrained generator
 # returns (its last layer starts at zero), so it is also the generator's baseline in the report.
@@ -82,7 +81,7 @@ def input_channels(init_fill: str) -> int:
     return 4 + 3 * n_fills_shown(init_fill)
 
 
-def check_inputs(image: torch.Tensor, mask: torch.Tensor, size_multiple: int, name: str) -> None:
+def check_batch(image: torch.Tensor, mask: torch.Tensor, size_multiple: int, name: str) -> None:
     """Raise a ValueError naming the bad shape and the fix before any work is done."""
     if image.ndim != 4 or image.shape[1] != 3:
         raise ValueError(f"{name}: image must be (N, 3, H, W), got {tuple(image.shape)}")
@@ -98,7 +97,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, size_multiple: int, na
         )
 
 
-def prepare(image: torch.Tensor, mask: torch.Tensor, init_fill: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+def network_inputs(image: torch.Tensor, mask: torch.Tensor, init_fill: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Build the network input, the base fill and the fills shown; the network never sees hole pixels.
 
     Args:
@@ -149,6 +148,23 @@ PRETRAINED: dict[str, tuple[str, tuple[str, ...], int] | None] = {
     "vgg16": ("vgg16", ("relu2_2", "relu3_3"), 128 + 256),
 }
 MIN_FEATURE_SIDE = 64  # smaller inputs are upsampled first (AlexNet's stem and pools need room)
+
+
+def open_encoder(model: nn.Module, name: str, width: int, n_down: int, max_width: int, init_fill: str, norm: str
+                 ) -> tuple[list[int], nn.Module, list[nn.Module]]:
+    """The opening every encoder-decoder generator shares (autoencoder, lama, the VAE's unet): checks
+    `init_fill`, `norm` and `n_down`, sets `model.init_fill` and `model.size_multiple` (2**n_down), and
+    returns the widths at 1/2, 1/4, ..., 1/2**n_down, the stem (masked image, mask and fills to 1/2) and
+    the stride-2 blocks down to the bottleneck (built in this order, so seeded weights do not move)."""
+    model.init_fill = check_init_fill(init_fill)
+    check_norm(norm)
+    if n_down < 1:
+        raise ValueError(f"{name}: n_down must be >= 1 (the stem downsamples), got {n_down}")
+    model.size_multiple = 2**n_down
+    ws = widths(width, n_down - 1, max_width)
+    stem = unshuffle_stem(input_channels(init_fill), width, norm)
+    down = [conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)]
+    return ws, stem, down
 
 
 def check_pretrained(name: str) -> str:
@@ -305,3 +321,17 @@ class FillHead(nn.Module):
         # what the network changed on its base fill, for the training logs only (inference keeps no copy)
         self.last_change = (pred - base).detach() if self.training else None
         return pred
+
+
+def head_logs(gen: torch.nn.Module, mask: torch.Tensor) -> dict:
+    """How much the generator changes its starting fill inside the hole (mean |pred - base|, from the
+    last forward) and the gradient norm of its output head(s): a head that never learns shows as a
+    change stuck at 0 with a gradient of 0."""
+    heads = [m for m in gen.modules() if isinstance(m, FillHead) and getattr(m, "last_change", None) is not None]
+    if not heads:
+        return {}
+    change = heads[-1].last_change.abs().mean(1, keepdim=True)  # (N, 1, H, W) the final head's
+    area = mask.sum().clamp_min(1.0)
+    grads = [m.conv.weight.grad for m in heads if m.conv.weight.grad is not None]
+    return {"change_hole": float((change * mask).sum() / area),
+            "head_grad": float(torch.sqrt(sum(g.float().pow(2).sum() for g in grads))) if grads else 0.0}

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from inpaint.models.common import (
     FillHead,
     check_init_fill,
-    check_inputs,
+    check_batch,
     clamp01,
     input_channels,
     n_fills_shown,
-    prepare,
+    network_inputs,
     widths,
     zero_init,
 )
@@ -210,8 +210,8 @@ class DeepFill(nn.Module):
             {"pred": (N, 3, H, W) refined prediction in [0, 1], "coarse": (N, 3, H, W) coarse
             prediction in [0, 1]}; neither is composited.
         """
-        check_inputs(image, mask, self.size_multiple, "deepfill")
-        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
+        check_batch(image, mask, self.size_multiple, "deepfill")
+        x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         coarse = self.coarse_head(self.coarse(x), base, fills)  # (N, 3, H, W)
         composed = mask * coarse + image * (1.0 - mask)  # (N, 3, H, W) hole pixels never enter
         x2 = torch.cat([composed, mask], dim=1)  # (N, 4, H, W)

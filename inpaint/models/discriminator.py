@@ -38,26 +38,20 @@ class PatchGAN(nn.Module):
         )
         self.head = sn(nn.Conv2d(chans[-1], 1, 3, padding=1))
 
-    def forward_with_features(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits and every hidden activation (for feature matching).
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Patch logits for hinge or non-saturating loss.
 
         Args:
             image: (N, 3, H, W) float in [0, 1] (usually the composited fill, or a real image).
             mask: (N, 1, H, W) float, 1 = hole.
         Returns:
-            logits (N, 1, ceil(H/2^depth), ceil(W/2^depth)) and the list of hidden activations.
+            logits (N, 1, ceil(H/2^depth), ceil(W/2^depth)).
         """
         if image.shape[1] != 3 or mask.shape[1] != 1 or image.shape[-2:] != mask.shape[-2:]:
             raise ValueError(
                 f"patchgan: need image (N, 3, H, W) and mask (N, 1, H, W), got {tuple(image.shape)}, {tuple(mask.shape)}"
             )
         x = torch.cat([image, mask], dim=1)  # (N, 4, H, W)
-        feats = []
         for layer in self.layers:
             x = F.leaky_relu(layer(x), 0.2)  # halves H, W
-            feats.append(x)
-        return self.head(x), feats
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Patch logits (N, 1, h, w) for hinge or non-saturating loss; see forward_with_features."""
-        return self.forward_with_features(image, mask)[0]
+        return self.head(x)

@@ -16,18 +16,13 @@ import torch.nn as nn
 from inpaint.models.common import (
     FillHead,
     PretrainedFeatures,
-    check_init_fill,
-    check_inputs,
-    check_norm,
+    check_batch,
     check_pretrained,
-    conv_block,
-    input_channels,
     n_fills_shown,
+    network_inputs,
     norm_layer,
-    prepare,
-    unshuffle_stem,
+    open_encoder,
     up_block,
-    widths,
 )
 
 
@@ -141,15 +136,9 @@ class LaMa(nn.Module):
         upsample: str = "transposed",
     ):
         super().__init__()
-        self.init_fill = check_init_fill(init_fill)
-        check_norm(norm)
-        if n_down < 1:
-            raise ValueError(f"lama: n_down must be >= 1 (the stem downsamples), got {n_down}")
-        self.size_multiple = 2**n_down
-        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
+        ws, self.stem, down = open_encoder(self, "lama", width, n_down, max_width, init_fill, norm)
         self.channels = ws[-1]  # at the bottleneck (what encode returns)
-        self.stem = unshuffle_stem(input_channels(init_fill), width, norm)
-        self.down = nn.Sequential(*[conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        self.down = nn.Sequential(*down)
         self.pretrained = None if check_pretrained(pretrained) == "none" else PretrainedFeatures(pretrained, ws[-1], norm)
         self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm, upsample) for i in reversed(range(n_down - 1))])
@@ -164,13 +153,13 @@ class LaMa(nn.Module):
         Returns:
             {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
         """
-        check_inputs(image, mask, self.size_multiple, "lama")
+        check_batch(image, mask, self.size_multiple, "lama")
         h, start = self.encode(image, mask)
         return {"pred": self.decode(h, start)}
 
     def encode(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """Bottleneck features (N, C, H/2^n, W/2^n) before the FFC blocks, and (base fill, fills shown)."""
-        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
+        x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         h = self.down(self.stem(x))  # (N, C, H/2^n, W/2^n)
         if self.pretrained is not None:
             h = h + self.pretrained(base, h.shape[-2:])

@@ -31,13 +31,11 @@ import torch.nn.functional as F
 
 from inpaint.models.common import (
     FillHead,
-    check_init_fill,
-    check_inputs,
-    check_norm,
+    check_batch,
     conv_block,
-    input_channels,
     n_fills_shown,
-    prepare,
+    network_inputs,
+    open_encoder,
     unshuffle_stem,
     up_block,
     widths,
@@ -106,16 +104,10 @@ class VAE(nn.Module):
             return
         if backbone is not None:
             raise ValueError("vae: backbone (LaMa kwargs) needs decoder: lama")
-        self.init_fill = check_init_fill(init_fill)
-        check_norm(norm)
-        if n_down < 1:
-            raise ValueError(f"vae: n_down must be >= 1 (the stem downsamples), got {n_down}")
-        self.size_multiple = 2**n_down
-        ws = widths(width, n_down - 1, max_width)  # at 1/2, 1/4, ..., 1/2**n_down
-        c = ws[-1]
         # conditioning encoder (masked image + mask + fill): feeds the prior and the decoder's skips
-        self.cond_stem = unshuffle_stem(input_channels(init_fill), width, norm)
-        self.cond_down = nn.ModuleList([conv_block(ws[i], ws[i + 1], 3, stride=2, norm=norm) for i in range(n_down - 1)])
+        ws, self.cond_stem, down = open_encoder(self, "vae", width, n_down, max_width, init_fill, norm)
+        self.cond_down = nn.ModuleList(down)
+        c = ws[-1]
         self.prior = gaussian_head(c, latent_channels)
         # posterior encoder (full image + mask), half as wide: it only has to describe the hole
         pw = widths(max(width // 2, 1), n_down - 1, max(c // 2, 1))
@@ -167,7 +159,7 @@ class VAE(nn.Module):
             h, start = self.backbone.encode(image, mask)  # (N, C, h, w)
             mu, logvar = self.prior(F.avg_pool2d(h, self.latent_pool)).chunk(2, dim=1)  # (N, Z, h/p, w/p) each
             return h, mu, logvar.clamp(*LOGVAR_RANGE), start
-        x, base, fills = prepare(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
+        x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.cond_stem(x)]
         for down in self.cond_down:
             feats.append(down(feats[-1]))
@@ -198,7 +190,7 @@ class VAE(nn.Module):
             (N, Z, h, w), in training mode the posterior's "mu", "logvar": (N, Z, h, w), and with
             n_samples "samples": (n_samples, N, 3, H, W)}.
         """
-        check_inputs(image, mask, self.size_multiple, "vae")
+        check_batch(image, mask, self.size_multiple, "vae")
         feats, prior_mu, prior_logvar, start = self._condition(image, mask)
         out = {"prior_mu": prior_mu, "prior_logvar": prior_logvar}
         if self.training:
@@ -224,7 +216,7 @@ class VAE(nn.Module):
             (n, N, 3, H, W) fills, composited (`mask * pred + (1 - mask) * image`, idempotent, so
             compositing again is harmless).
         """
-        check_inputs(image, mask, self.size_multiple, "vae")
+        check_batch(image, mask, self.size_multiple, "vae")
         if n < 1:
             raise ValueError(f"vae.sample: n must be >= 1, got {n}")
         feats, mu, logvar, start = self._condition(image, mask)

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HTTPRequest
 
-from inpaint.fill import FORMAT_NAMES, OUTPUT_FORMATS
+from inpaint.encode import FORMAT_NAMES, OUTPUT_FORMATS
 from inpaint.io import IMAGE_EXTENSIONS, POLARITIES, error_text
 from inpaint.serve.filler import MAX_SAMPLES, Filler, QueueFull, Request
 

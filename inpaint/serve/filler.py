@@ -17,8 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from inpaint.fill import FORMAT_NAMES, available_methods, fill_photos, plan_jobs, resolve, sample_jobs
+from inpaint.encode import FORMAT_NAMES
+from inpaint.fill import fill_photos, plan_jobs, sample_jobs
 from inpaint.io import LARGE_PIXELS
+from inpaint.methods import available_methods, resolve_method
 
 MAX_SAMPLES = 8
 
@@ -87,7 +89,7 @@ class Filler:
         return Path(tempfile.mkdtemp(dir=self.root))
 
     def offered(self) -> list[dict]:
-        """The methods this server fills with (`inpaint.fill.available_methods`): a request names one of
+        """The methods this server fills with (`inpaint.methods.available_methods`): a request names one of
         these, never a path of the server's own files."""
         return available_methods(self.checkpoints)
 
@@ -133,11 +135,11 @@ class Filler:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def method(self, name: str):
-        """The resolved method (`inpaint.fill.resolve`), loaded once and kept while it is among the last
+        """The resolved method (`inpaint.methods.resolve_method`), loaded once and kept while it is among the last
         `keep_loaded` used."""
         method = self._methods.pop(name, None)
         if method is None:
-            method = resolve(name, self.checkpoints, self.device)
+            method = resolve_method(name, self.checkpoints, self.device, fallback_pretrained=True)
             while len(self._methods) >= self.keep_loaded:
                 self._methods.pop(next(iter(self._methods)))
         self._methods[name] = method  # most recently used last

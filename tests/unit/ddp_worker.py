@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inpaint import distributed, training
+from inpaint import distributed
+
+from inpaint.training import loop as training_loop, step as training_step
 
 job = json.loads(Path(sys.argv[1]).read_text())
 rank = distributed.ranks().rank
@@ -30,19 +32,19 @@ def recording(real):
     return write
 
 
-training.save_checkpoint = recording(training.save_checkpoint)
-training.write_csv = recording(training.write_csv)
+training_loop.save_checkpoint = recording(training_loop.save_checkpoint)
+training_loop.write_csv = recording(training_loop.write_csv)
 
 
 if rank == job.get("nan_rank"):  # this process's L1 loss turns NaN at step nan_step
-    real_l1, calls = training.losses.l1_loss, {"n": 0}
+    real_l1, calls = training_step.losses.l1_loss, {"n": 0}
 
     def poisoned(*args, **kw):
         value, logs = real_l1(*args, **kw)
         calls["n"] += 1
         return (value * float("nan"), {**logs, "l1_valid": float("nan")}) if calls["n"] == job["nan_step"] + 1 else (value, logs)
 
-    training.losses.l1_loss = poisoned
+    training_step.losses.l1_loss = poisoned
 
 
 def die(step):
@@ -53,6 +55,6 @@ def die(step):
 data = np.load(job["val"])
 torch.set_num_threads(1)
 validate = lambda p, t, m: {"hole_l1": float(((p - t).abs() * m).sum() / m.sum() / 3)}
-summary = training.train(job["cfg"], job["paths"], data["images"], data["masks"], job["out"], job["out"] + "/logs",
+summary = training_loop.train(job["cfg"], job["paths"], data["images"], data["masks"], job["out"], job["out"] + "/logs",
                          validate=validate, on_step=die)
 Path(job["out"], f"summary{rank}.json").write_text(json.dumps(summary))

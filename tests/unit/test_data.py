@@ -4,8 +4,8 @@ import pytest
 import torch
 from testkit import save_photo
 
+from inpaint.atomic import write_png
 from inpaint.data import MaskMix, StepSampler, TrainSet, fit_short_side, load_crop, load_pairs
-from inpaint.io import write_png
 
 
 def test_fit_short_side_only_upscales():

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from inpaint import distributed, training
+from inpaint import distributed
+
 from inpaint.checkpoints import load_checkpoint
+from inpaint.training import loop as training_loop, step as training_step
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 CFG = {
@@ -70,10 +72,11 @@ def two_procs(tmp_path_factory):
     return setup, tmp
 
 
+@pytest.mark.slow  # torchrun processes
 def test_two_processes_follow_the_loss_curve_of_one_with_the_same_global_batch(two_procs):
     setup, tmp = two_procs
     one = {**copy.deepcopy(CFG), "distributed": {"nproc_per_node": 1}}
-    training.train(one, setup[0], setup[1], setup[2], tmp / "one", tmp / "one/logs",
+    training_loop.train(one, setup[0], setup[1], setup[2], tmp / "one", tmp / "one/logs",
                    validate=lambda p, t, m: {"hole_l1": float(((p - t).abs() * m).sum() / m.sum() / 3)})
     a, b = pd.read_csv(tmp / "one/logs/log.csv"), pd.read_csv(tmp / "full/logs/log.csv")
     assert list(a.step) == list(b.step) == list(range(1, 7)) and list(a.images) == list(b.images) == [4, 8, 12, 16, 20, 24]
@@ -83,10 +86,11 @@ def test_two_processes_follow_the_loss_curve_of_one_with_the_same_global_batch(t
     assert w1.keys() == w2.keys()
     worst = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
     assert worst < 2e-3, worst  # the same model, up to the order of float sums (steps move weights ~1e-2)
-    first = {k: v for k, v in training.build_nets(one, torch.device("cpu")).gen.state_dict().items()}
+    first = {k: v for k, v in training_step.build_nets(one, torch.device("cpu")).gen.state_dict().items()}
     assert max(float((w2[f"gen.{k}"] - v).abs().max()) for k, v in first.items()) > 10 * worst  # they did train
 
 
+@pytest.mark.slow  # torchrun processes
 def test_only_rank_0_writes_and_both_end_at_the_same_step(two_procs):
     _, tmp = two_procs
     written = (tmp / "full/record/rank0.txt").read_text().split()
@@ -103,6 +107,7 @@ VAE = {"model": "vae", "kwargs": {"width": 8, "n_down": 2, "max_width": 16, "lat
        "loss": {**CFG["loss"], "kl": 0.01, "diversity": 1.0, "diversity_margin": 0.05, "diversity_pool": 4}}
 
 
+@pytest.mark.slow  # torchrun processes
 def test_a_killed_rank_resumes_to_the_uninterrupted_result(two_procs):
     """A VAE draws noise every step (posterior and prior samples): each process's random state must come
     back from last.pt, or the resumed run would end elsewhere."""
@@ -122,6 +127,7 @@ def test_a_killed_rank_resumes_to_the_uninterrupted_result(two_procs):
     assert not torch.equal(state["rngs"][0]["cpu"], state["rngs"][1]["cpu"])
 
 
+@pytest.mark.slow  # torchrun processes
 def test_a_loss_that_diverges_on_one_process_stops_every_process(two_procs):
     setup, tmp = two_procs
     job = _job(setup, tmp, "nan", max_steps=4)
@@ -176,6 +182,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # torchrun processes
 def test_two_nodes_on_one_machine_as_the_readme_launches_them(two_procs, monkeypatch):
     """Node 0 through the stage's launcher (INPAINT_RDZV_ENDPOINT), node 1 by torchrun itself: the README's
     two-node commands, both nodes on localhost, one process each."""
@@ -202,6 +209,7 @@ def test_two_nodes_on_one_machine_as_the_readme_launches_them(two_procs, monkeyp
     assert (tmp / "nodes/record/rank0.txt").read_text() and not (tmp / "nodes/record/rank1.txt").read_text()
 
 
+@pytest.mark.slow  # torchrun processes
 def test_a_sampling_model_with_r1_trains_on_two_processes(two_procs):
     """The VAE's prior samples come from the same forward (one DDP forward per backward), its prior head
     has no gradient when loss.kl is 0 (DDP must allow it), and R1 differentiates D twice."""
@@ -214,5 +222,5 @@ def test_a_sampling_model_with_r1_trains_on_two_processes(two_procs):
     assert list(log.step) == [1, 2, 3, 4] and {"sample_spread", "r1", "d_loss"} <= set(log.columns)
     assert np.isfinite(log.select_dtypes("number").to_numpy()).all()
     state = load_checkpoint(tmp / "vae/last.pt")
-    first = training.build_nets(job["cfg"], torch.device("cpu")).gen.state_dict()
+    first = training_step.build_nets(job["cfg"], torch.device("cpu")).gen.state_dict()
     assert any(not torch.equal(state["gen"][k], v) for k, v in first.items())

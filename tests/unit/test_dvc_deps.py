@@ -96,9 +96,24 @@ def test_deps_list_every_module_the_stage_imports_and_no_other(stage, deps, scri
 
 def test_the_import_walk_follows_function_level_and_package_imports(tmp_path):
     files = package_files(ROOT / "stages" / "train.py")
-    assert "inpaint/perceptual.py" in files  # imported inside training.build_nets
+    assert "inpaint/perceptual.py" in files  # imported inside inpaint.training.step.build_nets
     assert "inpaint/models/lama.py" in files  # through inpaint/models/__init__.py
     assert "inpaint/summary.py" not in files  # training draws grids, never the markdown summary
     script = tmp_path / "s.py"
-    script.write_text("def f():\n    from inpaint.io import write_text\n")
+    script.write_text("def f():\n    from inpaint.io import read_image\n")
     assert package_files(script) == {"inpaint/io.py"}
+
+
+@pytest.mark.parametrize("module", ["inpaint/cli.py", "inpaint/fill.py", "inpaint/score.py", "inpaint/serve/app.py",
+                                    "inpaint/export.py"])
+def test_the_command_never_imports_evaluation_or_training(module):
+    """Filling a user's photos needs methods, not the pipeline's evaluation or training code."""
+    files = package_files(ROOT / module)
+    assert "inpaint/methods.py" in files or module in ("inpaint/fill.py", "inpaint/score.py")  # fill gets a method
+    assert not [f for f in files if f == "inpaint/evaluation.py" or f.startswith("inpaint/training")]
+
+
+def test_training_depends_on_neither_the_reports_statistics_nor_evaluation():
+    files = package_files(ROOT / "stages" / "train.py")
+    assert not {"inpaint/stats.py", "inpaint/plots.py", "inpaint/summary.py", "inpaint/report.py",
+                "inpaint/evaluation.py", "inpaint/methods.py"} & files

@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from inpaint.baselines import BASELINES
-from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
-from inpaint.evaluation import (checkpoint_note, check_names, diverse_samples, evaluate, method_source, resolve_all,
-                                resolve_method, run_method, score)
+from inpaint.checkpoints import load_checkpoint, save_checkpoint
+from inpaint.evaluation import checkpoint_note, check_names, diverse_samples, evaluate, resolve_all, run_method, score
 from inpaint.grids import diverse_rows, example_rows
+from inpaint.methods import resolve_method
 from inpaint.models import build_generator
+from testkit import holed_images as _data
+from testkit import tiny_checkpoint as _checkpoint
 
 
 def _pairs(n):
@@ -18,22 +20,6 @@ def _pairs(n):
                          "mask_id": [f"m{i}" for i in range(n)], "mask_kind": kinds[:n],
                          "hole_ratio": [0.15 + 0.1 * (i % 3) for i in range(n)],
                          "bucket": [["10-20", "20-30", "30-40"][i % 3] for i in range(n)]})
-
-
-def _data(n=4, size=32):
-    rng = np.random.default_rng(0)
-    images = rng.random((n, size, size, 3)).astype(np.float32)
-    masks = np.zeros((n, size, size), np.float32)
-    masks[:, 8:20, 6:22] = 1
-    return images, masks
-
-
-def _checkpoint(tmp_path, name="tiny"):
-    torch.manual_seed(0)
-    kwargs = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
-    model = build_generator("autoencoder", **kwargs)
-    save_checkpoint(tmp_path / name / "best.pt", {"format": CHECKPOINT_FORMAT, "arch": "autoencoder", "kwargs": kwargs, "state": model.state_dict()})
-    return model
 
 
 @pytest.mark.parametrize("name", [*sorted(BASELINES), "trained"])
@@ -48,19 +34,6 @@ def test_every_method_leaves_known_pixels_untouched(tmp_path, name):
     assert not np.allclose(preds[~known], images[~known])
 
 
-def test_trained_method_is_rebuilt_from_its_checkpoint(tmp_path):
-    model = _checkpoint(tmp_path)
-    images, masks = _data()
-    method = resolve_method("tiny", tmp_path, "cpu")
-    fill, loaded = method.fill, method.model
-    assert not loaded.training and method.checkpoint == tmp_path / "tiny" / "best.pt" and method.start == "hybrid"
-    x = torch.from_numpy(images).permute(0, 3, 1, 2)
-    m = torch.from_numpy(masks)[:, None]
-    with torch.no_grad():
-        expected = (m * model.eval()(x, m)["pred"] + (1 - m) * x).permute(0, 2, 3, 1).numpy()
-    assert np.allclose(fill(images, masks), expected, atol=1e-6)
-
-
 def test_checkpoint_note_names_the_step_and_flags_an_untrained_best(tmp_path):
     _checkpoint(tmp_path, "m")
     ckpt = load_checkpoint(tmp_path / "m/best.pt")
@@ -70,38 +43,6 @@ def test_checkpoint_note_names_the_step_and_flags_an_untrained_best(tmp_path):
     save_checkpoint(tmp_path / "m/best.pt", {**ckpt, "step": 50, "params": {"max_steps": 250}, "val": {}})
     assert note("m") == "m: best.pt from step 50 of 250"
     assert note("telea") is None
-
-
-def test_unknown_method_lists_the_baselines_and_says_a_checkpoint_path_works(tmp_path):
-    with pytest.raises(ValueError, match=r"'nope' is neither a baseline \(.*hybrid.*telea.*\) nor a checkpoint: "
-                                         r"give a checkpoint path") as e:
-        resolve_method("nope", tmp_path)
-    assert "train.models" not in str(e.value)
-    with pytest.raises(ValueError, match="checkpoint .*missing.pt not found"):
-        resolve_method(str(tmp_path / "missing.pt"), tmp_path)
-
-
-def test_a_checkpoint_path_is_that_file_whatever_its_folder_is_called(tmp_path):
-    model = _checkpoint(tmp_path, "lama")
-    other = build_generator("autoencoder", width=8, n_down=2, max_width=16, n_mid=1)
-    ckpt = load_checkpoint(tmp_path / "lama/best.pt")
-    for p in other.parameters():
-        torch.nn.init.normal_(p, 0, 0.1)
-    save_checkpoint(tmp_path / "lama/last.pt", {**ckpt, "state": other.state_dict()})
-    save_checkpoint(tmp_path / "telea/best.pt", {**ckpt, "state": other.state_dict()})
-    assert method_source(str(tmp_path / "lama/last.pt"), tmp_path) == tmp_path / "lama/last.pt"
-    assert method_source(str(tmp_path / "telea/best.pt"), tmp_path) == tmp_path / "telea/best.pt"
-    assert method_source("telea", tmp_path) is None  # a bare registered name is the baseline
-    assert method_source("lama", tmp_path) == tmp_path / "lama/best.pt"
-    images, masks = _data()
-    last = resolve_method(str(tmp_path / "lama/last.pt"), tmp_path, "cpu")
-    best = resolve_method("lama", tmp_path, "cpu")
-    in_telea = resolve_method(str(tmp_path / "telea/best.pt"), tmp_path, "cpu")
-    assert last.model is not None and in_telea.model is not None
-    assert not np.allclose(last.fill(images, masks), best.fill(images, masks))
-    assert np.allclose(in_telea.fill(images, masks), last.fill(images, masks), atol=1e-6)
-    assert np.allclose(best.fill(images, masks), resolve_method("hybrid", tmp_path).fill(images, masks), atol=1e-5)
-    del model
 
 
 def test_names_are_checked_before_any_method_runs(tmp_path, monkeypatch):

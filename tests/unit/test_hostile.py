@@ -4,11 +4,10 @@ Rows 1-24 failed before the issue and are fixed; G1-G36 behaved well and must st
 asserts the message (or the correct result) and compares the whole working folder before and after:
 nothing changes but the outputs the user named, and nothing is left behind. Four cases run the real
 pipeline and live where its fixtures are: row 11, G34, G35 and G36 in tests/e2e/test_pipeline.py; G33
-is tests/unit/test_training.py's SIGKILL test. Row 24's memory bound is measured by
+is tests/unit/training/test_loop.py's SIGKILL test. Row 24's memory bound is measured by
 bench/fill_memory.py; its code paths are tested in test_huge_photos.py.
 """
 import copy
-import hashlib
 import os
 import re
 import subprocess
@@ -24,7 +23,6 @@ from skimage.metrics import peak_signal_noise_ratio
 from testkit import bomb_png, changed, cli, save_mask, save_photo, snapshot, user_folder
 
 from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
-from inpaint.cli import main
 from inpaint.io import read_rgb8
 from inpaint.models import build_generator
 from inpaint.sources import SourceError, build_manifest
@@ -191,7 +189,7 @@ def test_row12_an_image_size_below_one_names_its_key(tmp_path, size):
 def test_row13_a_huge_image_size_is_refused_and_a_killed_runs_temporary_folder_removed(tmp_path):
     stage_refuses(tmp_path, "masks", lambda p: p["base"].update(image_size=100000), r"base\.image_size is 100000",
                   "--out", "data/masks")
-    stale = tmp_path / "data" / ".masks.killed"  # what a killed masks stage leaves (io.atomic_dir's name)
+    stale = tmp_path / "data" / ".masks.killed"  # what a killed masks stage leaves (atomic.atomic_dir's name)
     stale.mkdir()
     (stale / "m.png").write_bytes(b"partial")
     proc = stage(tmp_path, "masks", lambda p: (p["base"].update(image_size=32), p["masks"].update(per_kind=1)),
@@ -366,7 +364,7 @@ def test_g01_g30_a_bad_file_is_named_with_its_fault(ws, capsys, kind, place):
 
 
 # ------------------------------------------------------------------------------------------------
-# G31-G32 here; G33 in test_training.py, G34-G36 in the e2e tests
+# G31-G32 here; G33 in training/test_loop.py, G34-G36 in the e2e tests
 
 
 @hostile("G31")

@@ -1,7 +1,6 @@
 """Issue 24's hostile input, round two: one test per case found, and generated sets for the open-ended
 families (`pytest -m hostile2`). Each asserts the message (or the right result) and that nothing but
 the named output changed."""
-import io
 import json
 import os
 import signal
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
 from safetensors.torch import save_file
@@ -316,7 +314,7 @@ def test_exponent_numbers_are_numbers_as_dvc_reads_them(text, value):
 
 
 def test_lr_written_as_1e_4_passes_the_schema(tmp_path):
-    from inpaint.training import params_checker
+    from inpaint.training.config import params_checker
 
     text = (ROOT / "params.yaml").read_text().replace("lr_g: ", "lr_g: 1e-4  # ", 1)
     assert "lr_g: 1e-4  # " in text
@@ -347,7 +345,7 @@ def test_a_format_s_size_limit_fails_before_any_output(tmp_path, capsys, fmt, si
     save_mask(photos.parent / "masks" / "a.png")
     save_mask(photos.parent / "masks" / "wide.png", box=(0, 1, 0, 8), size=(side, 2))
     cli(tmp_path, capsys, ["fill", "--method", "telea", "--image", photos, "--mask", tmp_path / "masks",
-                           "--out", tmp_path / "out", "--format", fmt, "-q"], 2, rf"takes at most \d+ px a side")
+                           "--out", tmp_path / "out", "--format", fmt, "-q"], 2, r"takes at most \d+ px a side")
 
 
 def png_with_late_exif(path: Path, orientation: int = 6) -> Path:
@@ -538,7 +536,7 @@ def test_a_batch_larger_than_the_photos_is_said(ws, capsys):
 
 
 def test_a_huge_training_batch_is_refused_by_the_schema():
-    from inpaint.training import params_checker
+    from inpaint.training.config import params_checker
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["common"]["batch_size"] = 10**6

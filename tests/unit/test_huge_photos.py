@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-import inpaint.io as io
 from inpaint.cli import main
-from inpaint.fill import PackedMask, any_pool, paste, prepare
+from inpaint.crops import PackedMask, any_pool, paste, work_crop
+import inpaint.io as io
 
 
 @pytest.fixture
@@ -84,9 +84,9 @@ def test_a_huge_context_is_shrunk_and_pasted_in_strips_like_a_small_one(monkeypa
     mask = np.zeros((300, 420), bool)
     mask[20:60, 30:90] = True
     mask[240:280, 330:400] = True  # two holes far apart: the context is the whole photo
-    ordinary = prepare(image, mask, max_side=128)
+    ordinary = work_crop(image, mask, max_side=128)
     monkeypatch.setattr(io, "LARGE_PIXELS", 5000)
-    huge = prepare(image, mask, max_side=128)
+    huge = work_crop(image, mask, max_side=128)
     assert huge.crop == ordinary.crop and huge.image.shape == ordinary.image.shape == (91, 128, 3)
     assert huge.image.dtype == np.float32 and np.abs(huge.image - ordinary.image).max() <= 0.5 / 255 + 1e-6
     assert not (ordinary.mask.astype(bool) & ~huge.mask.astype(bool)).any()
@@ -168,7 +168,7 @@ def test_a_camera_jpeg_with_exif_takes_the_large_path_and_a_png_rotated_after_it
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_full_disk_under_a_large_output_is_an_error_not_a_short_file(tmp_path, monkeypatch):
-    import inpaint.fill as fill
+    import inpaint.encode as encode
 
     monkeypatch.setattr(io, "LARGE_PIXELS", 1000)
     photo = data.astronaut()[:300, :400].copy()
@@ -180,13 +180,13 @@ def test_a_full_disk_under_a_large_output_is_an_error_not_a_short_file(tmp_path,
         tmp.symlink_to("/dev/full")
         yield tmp
 
-    monkeypatch.setattr(fill, "atomic_path", full)
+    monkeypatch.setattr(encode, "atomic_path", full)
     for ext in ("png", "jpg"):
         with pytest.raises(ValueError, match=rf"out\.{ext}: .*check that its folder is writable and has space"):
-            fill.write_image(tmp_path / f"out.{ext}", photo.copy(), consume=True)
+            encode.write_image(tmp_path / f"out.{ext}", photo.copy(), consume=True)
     monkeypatch.setattr(io, "LARGE_PIXELS", 10**9)
     with pytest.raises(ValueError, match=r"out\.png: cannot write it .*No space left"):
-        fill.write_image(tmp_path / "out.png", photo)
+        encode.write_image(tmp_path / "out.png", photo)
 
 
 def test_a_packed_mask_unpacks_the_rows_and_columns_asked_for():

@@ -10,7 +10,7 @@ import yaml
 from inpaint import params as P
 from inpaint.evaluation import params_checker as evaluate_checker
 from inpaint.masks import params_checker as masks_checker
-from inpaint.training import params_checker as train_checker
+from inpaint.training.config import params_checker as train_checker
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -45,7 +45,7 @@ def test_the_projects_params_pass():
     (lambda p: p["train"].update(foo={}), r"train\.foo is not a generator"),
     (lambda p: p["train"]["common"]["loss"].update(l2_hole=1.0), r"train\.common\.loss\.l2_hole is not a known key"),
     (lambda p: p["train"]["lama"].update(loss={"l2_hole": 1.0}), r"train\.lama\.loss\.l2_hole is not a known key"),
-    (lambda p: p["train"]["lama"]["kwargs"].update(widht=48), r"train\.lama\.kwargs\.widht is not an argument of the lama"),
+    (lambda p: p["train"]["lama"].update(kwargs={"widht": 48}), r"train\.lama\.kwargs\.widht is not an argument of the lama"),
     (lambda p: p["train"]["common"].update(batch_size=0), r"train\.common\.batch_size is 0"),
     (lambda p: p["train"]["common"].update(lr_g=-1e-3), r"train\.common\.lr_g is -0\.001; use a number above 0"),
     (lambda p: p["train"]["common"].update(betas=[0.5]), r"train\.common\.betas is \[0\.5\]; use a list of 2 values"),

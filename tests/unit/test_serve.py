@@ -1,6 +1,5 @@
 """inpaint serve's API in-process (FastAPI's test client): fills, options, bad input, the queue, the
-private folder. The real server process and the page in a real browser: test_serve_process.py and
-tests/e2e/test_browser.py."""
+private folder. The real server process and the page in a real browser: tests/e2e/test_serve.py."""
 import base64
 import io
 import os

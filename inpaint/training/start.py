@@ -1,0 +1,70 @@
+"""The fine-tuning start: the checkpoint `init_from` names (a shipped `pretrained/<model>`, a .safetensors
+or a .pt file), checked against the model a config builds, and loaded into its networks."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inpaint.models import GENERATORS, start_target
+from inpaint.pretrained import architecture, init_state
+
+if TYPE_CHECKING:
+    from inpaint.training.step import Nets
+
+
+def start_kwargs(model: str, kwargs: dict, source: str) -> dict:
+    """The kwargs a fine-tune of `model` builds with: the checkpoint `source`'s architecture where `kwargs`
+    leave it out (its kwargs under the given ones for the same generator; the `backbone` of a generator
+    built around one, as a VAE on a lama decoder), so params.yaml never keeps a copy of it. A given kwarg
+    that differs from the checkpoint's is kept (`starting_point` then says that it does not fit)."""
+    arch, theirs = architecture(source)
+    if arch == model:
+        return {**theirs, **kwargs}
+    backbone_of = getattr(GENERATORS.get(model), "backbone_of", None)
+    inner = backbone_of(kwargs) if backbone_of is not None else None
+    if inner is not None and inner[0] == arch and "backbone" not in kwargs:
+        return {**kwargs, "backbone": dict(theirs)}
+    return kwargs
+
+
+def starting_point(cfg: dict) -> dict | None:
+    """The checkpoint `init_from` names (see inpaint.pretrained.init_state), checked against the model
+    this config builds; None to train from scratch."""
+    source = cfg.get("init_from")
+    if not source:
+        return None
+    model = cfg["model"]
+    init = init_state(source)
+    init["into"] = start_target(model, cfg["kwargs"], init["arch"], init["kwargs"])
+    if init["into"] and cfg.get("init_optimizers"):
+        raise ValueError(f"train.{model}.init_optimizers is true but init_from {source} starts only the "
+                         f"{init['into']} of {model}, whose optimiser state cannot carry over; set it to false")
+    if init["into"] is None:
+        raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
+                         f"train.{model} builds {model} with kwargs {cfg['kwargs']}: leave the architecture out of "
+                         f"train.{model}.kwargs (it then comes from the checkpoint), or set init_from: null to train "
+                         "from scratch")
+    return init
+
+
+def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
+    """Generator and EMA from the starting checkpoint, and its discriminator when both have one (a
+    different discriminator, or none in the checkpoint, starts fresh). Optimisers start fresh unless
+    `optimizers` (`init_optimizers: true`), which needs a training checkpoint's last.pt."""
+    into = init.get("into") or ""  # "" the whole generator, or the sub-module a lama starts (a VAE's backbone)
+    nets.gen.get_submodule(into).load_state_dict(init["gen"])
+    nets.ema.get_submodule(into).load_state_dict(init["gen"])
+    if nets.disc is not None and init["disc"]:
+        mine = nets.disc.state_dict()
+        fits = mine.keys() == init["disc"].keys() and all(mine[k].shape == v.shape for k, v in init["disc"].items())
+        if fits:  # checked first: a failed load_state_dict would leave it half loaded
+            nets.disc.load_state_dict(init["disc"])
+        else:
+            print(f"{init['path']}: its discriminator ({init.get('disc_spec') or 'unknown'}) does not fit "
+                  "train.<model>.discriminator; the discriminator starts fresh")
+    if optimizers:
+        if not init.get("opt_g"):
+            raise ValueError(f"init_optimizers is true but {init['path']} holds no optimiser state (only a training "
+                             "run's last.pt does); set init_optimizers: false")
+        nets.opt_g.load_state_dict(init["opt_g"])
+        if nets.opt_d is not None and init.get("opt_d"):
+            nets.opt_d.load_state_dict(init["opt_d"])

@@ -1,0 +1,55 @@
+"""inpaint.methods: which method a name stands for (baseline, trained or pretrained model, checkpoint path), loaded ready to fill."""
+import numpy as np
+import pytest
+import torch
+
+from inpaint.checkpoints import load_checkpoint, save_checkpoint
+from inpaint.methods import method_source, resolve_method
+from inpaint.models import build_generator
+from testkit import holed_images as _data
+from testkit import tiny_checkpoint as _checkpoint
+
+
+def test_trained_method_is_rebuilt_from_its_checkpoint(tmp_path):
+    model = _checkpoint(tmp_path)
+    images, masks = _data()
+    method = resolve_method("tiny", tmp_path, "cpu")
+    fill, loaded = method.fill, method.model
+    assert not loaded.training and method.checkpoint == tmp_path / "tiny" / "best.pt" and method.start == "hybrid"
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    m = torch.from_numpy(masks)[:, None]
+    with torch.no_grad():
+        expected = (m * model.eval()(x, m)["pred"] + (1 - m) * x).permute(0, 2, 3, 1).numpy()
+    assert np.allclose(fill(images, masks), expected, atol=1e-6)
+
+
+def test_unknown_method_lists_the_baselines_and_says_a_checkpoint_path_works(tmp_path):
+    with pytest.raises(ValueError, match=r"'nope' is neither a baseline \(.*hybrid.*telea.*\) nor a checkpoint: "
+                                         r"give a checkpoint path") as e:
+        resolve_method("nope", tmp_path)
+    assert "train.models" not in str(e.value)
+    with pytest.raises(ValueError, match="checkpoint .*missing.pt not found"):
+        resolve_method(str(tmp_path / "missing.pt"), tmp_path)
+
+
+def test_a_checkpoint_path_is_that_file_whatever_its_folder_is_called(tmp_path):
+    model = _checkpoint(tmp_path, "lama")
+    other = build_generator("autoencoder", width=8, n_down=2, max_width=16, n_mid=1)
+    ckpt = load_checkpoint(tmp_path / "lama/best.pt")
+    for p in other.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    save_checkpoint(tmp_path / "lama/last.pt", {**ckpt, "state": other.state_dict()})
+    save_checkpoint(tmp_path / "telea/best.pt", {**ckpt, "state": other.state_dict()})
+    assert method_source(str(tmp_path / "lama/last.pt"), tmp_path) == tmp_path / "lama/last.pt"
+    assert method_source(str(tmp_path / "telea/best.pt"), tmp_path) == tmp_path / "telea/best.pt"
+    assert method_source("telea", tmp_path) is None  # a bare registered name is the baseline
+    assert method_source("lama", tmp_path) == tmp_path / "lama/best.pt"
+    images, masks = _data()
+    last = resolve_method(str(tmp_path / "lama/last.pt"), tmp_path, "cpu")
+    best = resolve_method("lama", tmp_path, "cpu")
+    in_telea = resolve_method(str(tmp_path / "telea/best.pt"), tmp_path, "cpu")
+    assert last.model is not None and in_telea.model is not None
+    assert not np.allclose(last.fill(images, masks), best.fill(images, masks))
+    assert np.allclose(in_telea.fill(images, masks), last.fill(images, masks), atol=1e-6)
+    assert np.allclose(best.fill(images, masks), resolve_method("hybrid", tmp_path).fill(images, masks), atol=1e-5)
+    del model
