@@ -381,12 +381,8 @@ def patch_criminisi(image: np.ndarray, mask: np.ndarray, *, patch_size: int = 9,
     Priority is confidence * data term (isophote strength across the front, image in [0, 1] so
     alpha = 1), plus `eps` so flat regions still get an order. Each step copies the fully known
     patch closest (SSD over RGB on the target's known pixels, exhaustive search) into the hole part
-    of the target patch. Deterministic (ties go to the first in raster order).
-
-    Args:
-        image: float32 (H, W, 3) RGB in [0, 1].
-        mask: float32 (H, W), 1 = hole.
-        patch_size: odd patch side; shrunk automatically when the image has no fully known patch.
+    of the target patch. Deterministic (ties go to the first in raster order). `image`, `mask` (1 = hole)
+    and `patch_size` as for `patch_match`.
     """
     image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():

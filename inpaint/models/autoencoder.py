@@ -60,14 +60,8 @@ class AutoEncoder(nn.Module):
         self.head = FillHead(width * grow, n_fills_shown(init_fill))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Predict the hole.
-
-        Args:
-            image: (N, 3, H, W) float in [0, 1], H and W multiples of size_multiple; hole pixels are never read.
-            mask: (N, 1, H, W) float, 1 = hole.
-        Returns:
-            {"pred": (N, 3, H, W) raw prediction in [0, 1], not composited}.
-        """
+        """Predict the hole: image (N, 3, H, W) in [0, 1], H and W multiples of size_multiple (hole pixels are
+        never read), mask (N, 1, H, W), 1 = hole -> {"pred": (N, 3, H, W) in [0, 1], not composited}."""
         check_batch(image, mask, self.size_multiple, "autoencoder")
         x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         feats = [self.stem(x)]  # per scale, 1/2 resolution first
