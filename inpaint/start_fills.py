@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from inpaint.arrays import to_nchw, to_nhwc
 from inpaint.patch import patch_match
 
-Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+StartFill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (image, mask) NCHW -> filled image
 
 
 def pyramid_fill(image: torch.Tensor, mask: torch.Tensor, smooth_iters: int = 2) -> torch.Tensor:
@@ -181,7 +181,7 @@ def hybrid_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return compute_fills(["hybrid"], image, mask)["hybrid"]
 
 
-FILLS: dict[str, Fill] = {
+FILLS: dict[str, StartFill] = {
     "nearest": nearest_fill,
     "pyramid": pyramid_fill,
     "hybrid": hybrid_fill,
@@ -192,7 +192,7 @@ FILLS: dict[str, Fill] = {
 MEAN_OF = {"hybrid": ("nearest", "pyramid")}
 
 
-def get_fill(name: str) -> Fill:
+def get_fill(name: str) -> StartFill:
     """The fill registered as `name`; ValueError lists the known names."""
     if name not in FILLS:
         raise ValueError(f"unknown fill {name!r}; known: {sorted(FILLS)}")
