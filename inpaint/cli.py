@@ -95,7 +95,7 @@ def cmd_fill(args) -> None:
 
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
     pick_device(args.device)  # a device that is not there is an error for every method, a classical one too
-    if not Path(args.checkpoints).is_dir() and args.checkpoints != "models":
+    if args.checkpoints is not None and not Path(args.checkpoints).is_dir():
         print(f"inpaint fill: warning: --checkpoints {args.checkpoints} is not a folder; trained model names fall back "
               "to pretrained/<name>", file=sys.stderr)
     draws = None
@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a shipped pretrained model (pretrained/lama), a checkpoint path (models/lama/last.pt), a "
                         "trained model's name (lama: <checkpoints>/lama/best.pt, else pretrained/lama) or a "
                         "baseline name (telea, hybrid, ...); the list is at the end of this help")
-    f.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
+    f.add_argument("--checkpoints", help="folder of trained models <name>/best.pt (default: ./models and "
+                   "the project's models/)")
     f.add_argument("--image", required=True, help="a photo, or a folder of photos (searched recursively)")
     f.add_argument("--mask", required=True, help="its mask; for a folder: a folder of masks with the same names, "
                                                  "or one mask for every photo")
@@ -247,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only; "
                                                        "0.0.0.0 opens it to the network)")
     v.add_argument("--port", type=_positive(1, 65535), default=7860, help="port (default 7860)")
-    v.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
+    v.add_argument("--checkpoints", help="folder of trained models <name>/best.pt (default: ./models and "
+                   "the project's models/)")
     v.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     v.add_argument("--max-queue", type=_positive(1), default=32, help="fills waiting or running at most; more are "
                                                                       "answered 503 (default 32)")
@@ -265,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript", help="default torchscript")
     e.add_argument("--size", type=_size, default=(512, 512), help="WIDTHxHEIGHT the program takes, or one number "
                                                                   "for a square (default 512)")
-    e.add_argument("--checkpoints", default="models", help="folder of trained models <name>/best.pt (default: models)")
+    e.add_argument("--checkpoints", help="folder of trained models <name>/best.pt (default: ./models and "
+                   "the project's models/)")
     e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     e.set_defaults(run=cmd_export)
     return ap

@@ -67,7 +67,7 @@ def check_photos(size: tuple[int, int], n: int = 3, seed: int = 0) -> tuple[np.n
 
 
 def export(method: str, out: str | Path, fmt: str = "torchscript", size: tuple[int, int] = (512, 512),
-           checkpoints: str | Path = "models") -> dict:
+           checkpoints: str | Path | None = None) -> dict:
     """Write `method`'s generator as `fmt` to `out` (atomically, with `<out>.json` describing it), after
     checking it against the PyTorch fill; returns that description."""
     from inpaint.checkpoints import predict

@@ -27,6 +27,7 @@ from inpaint.pretrained import candidates as pretrained_candidates
 from inpaint.pretrained import resolve as resolve_pretrained
 
 FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+PROJECT_MODELS = pretrained.ROOT / "models"  # the trained models of the checkout inpaint runs from
 
 
 @dataclass
@@ -42,13 +43,27 @@ class Method:
     origin: str | None = None  # the checkpoint it was fine-tuned from, checked to be that very file
 
 
-def method_source(name: str, checkpoints: str | Path, fallback_pretrained: bool = False) -> Path | None:
+def model_folders(checkpoints: str | Path | None) -> list[Path]:
+    """Where a bare model name is looked for (`<folder>/<name>/best.pt`): the `checkpoints` folder when one
+    is given; by default (None) ./models and the project's models/ (of the checkout inpaint runs from), so
+    a name means the same from any folder."""
+    if checkpoints is not None:
+        return [Path(checkpoints)]
+    found: list[Path] = []
+    for folder in (Path("models"), PROJECT_MODELS):
+        if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
+            found.append(folder)
+    return found or [Path("models")]
+
+
+def method_source(name: str, checkpoints: str | Path | None, fallback_pretrained: bool = False) -> Path | None:
     """The checkpoint a method name stands for, or None for a registered baseline.
 
     A path ending in `.pt` (or any existing file) is a checkpoint, whatever folder it lies in; a
-    bare name is a baseline when registered, else `<checkpoints>/<name>/best.pt`, else (with
-    `fallback_pretrained`, as the `inpaint` command asks) the shipped `pretrained/<name>`. Raises a
-    ValueError naming the known baselines, and the paths tried, when it is none of these.
+    bare name is a baseline when registered, else `<folder>/<name>/best.pt` of `model_folders`, else
+    (with `fallback_pretrained`, as the `inpaint` command asks) the shipped `pretrained/<name>`. Raises
+    a ValueError naming the known baselines, and the paths tried, when it is none of these, and naming
+    both files when two folders hold a model of that name.
     """
     path = Path(name)
     if is_pretrained_name(name):
@@ -61,23 +76,29 @@ def method_source(name: str, checkpoints: str | Path, fallback_pretrained: bool 
         return None
     if path.is_file():
         return path
-    ckpt = Path(checkpoints) / name / "best.pt"
-    if ckpt.is_file():
-        return ckpt
+    tried = [folder / name / "best.pt" for folder in model_folders(checkpoints)]
+    trained = [p for p in tried if p.is_file()]
+    if len(trained) > 1:
+        raise ValueError(f"method {name!r} names two trained models, {trained[0]} and {trained[1]}; give the path "
+                         f"of the one you mean (e.g. {trained[1]}) or --checkpoints")
+    if trained:
+        return trained[0]
     baselines = ", ".join(sorted(BASELINES))
+    looked = " and ".join(str(p) for p in tried)
     if not fallback_pretrained:
         raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a checkpoint: "
-                         f"give a checkpoint path such as models/lama/best.pt ({ckpt} does not exist)")
+                         f"give a checkpoint path such as models/lama/best.pt ({looked} does not exist)")
     shipped = pretrained_candidates(f"pretrained/{name}")
     found = next((p for p in shipped if p.is_file()), None)
     if found is None:
+        where = f" (--checkpoints {checkpoints})" if checkpoints is not None else ""
         raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a trained or pretrained model: "
-                         f"tried {ckpt} (--checkpoints {checkpoints}), {shipped[0]} and {shipped[1]}; give a "
+                         f"tried {looked}{where}, {shipped[0]} and {shipped[1]}; give a "
                          "checkpoint path such as models/lama/best.pt, or pretrained/lama")
     return found
 
 
-def resolve_method(name: str, checkpoints: str | Path, device: str = "auto", batch_size: int = 16,
+def resolve_method(name: str, checkpoints: str | Path | None, device: str = "auto", batch_size: int = 16,
                    fallback_pretrained: bool = False) -> Method:
     """Load the method `name` stands for (see `method_source`), ready to fill."""
     ckpt = method_source(name, checkpoints, fallback_pretrained)
@@ -117,11 +138,14 @@ def checked_origin(name: str, info: dict) -> str | None:
     return source
 
 
-def available_methods(checkpoints: str | Path = "models") -> list[dict]:
+def available_methods(checkpoints: str | Path | None = None) -> list[dict]:
     """What `--method` can name on this machine: [{"name", "kind" (baseline, pretrained, trained), "samples"
     (whether the model draws different fills; read from its file's architecture)}], baselines last."""
     shipped = {p.stem: p for d in (pretrained.SHIPPED, Path("pretrained")) for p in sorted(d.glob(f"*{SUFFIX}"))}
-    trained = {p.parent.name: p for p in sorted(Path(checkpoints).glob("*/best.pt"))}
+    trained: dict[str, Path] = {}
+    for folder in model_folders(checkpoints):
+        for p in sorted(folder.glob("*/best.pt")):
+            trained.setdefault(p.parent.name, p)
     return ([{"name": f"pretrained/{s}", "kind": "pretrained", "samples": _samples(p)} for s, p in sorted(shipped.items())]
             + [{"name": t, "kind": "trained", "samples": _samples(p)} for t, p in trained.items()]
             + [{"name": b, "kind": "baseline", "samples": False} for b in sorted(BASELINES)])
@@ -157,7 +181,7 @@ def _read_samples(weights: Path) -> bool:
     return can_sample(GENERATORS.get(arch))
 
 
-def methods_help(checkpoints: str | Path = "models") -> str:
+def methods_help(checkpoints: str | Path | None = None) -> str:
     """What `--method` can name on this machine, for --help."""
     found = available_methods(checkpoints)
     names = lambda kind: ", ".join(m["name"] for m in found if m["kind"] == kind)  # noqa: E731
@@ -165,8 +189,8 @@ def methods_help(checkpoints: str | Path = "models") -> str:
         "methods (--method):",
         f"  baselines:   {names('baseline')}",
         f"  pretrained:  {names('pretrained') or '(none found in pretrained/)'}",
-        (f"  trained:     {names('trained') or '(none)'} in {checkpoints}/ (<name>/best.pt; a bare name falls "
-         "back to pretrained/<name>)"),
+        (f"  trained:     {names('trained') or '(none)'} in {' and '.join(f'{f}/' for f in model_folders(checkpoints))} "
+         "(<name>/best.pt; a bare name falls back to pretrained/<name>)"),
         ("  checkpoint:  any path to a .pt (models/lama/last.pt) or .safetensors file; architectures: "
          f"{', '.join(sorted(GENERATORS))}"),
     ])

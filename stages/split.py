@@ -9,6 +9,8 @@ from inpaint.params import BASE, SPLIT, load
 from inpaint.split import assign_splits, make_test_pairs
 from inpaint.stage import run_stage
 
+FEW_TEST_PHOTOS = 10
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -28,6 +30,11 @@ def main() -> None:
         write_csv(Path(tmp) / "test_pairs.csv", pairs)
     counts = manifest.split.value_counts().to_dict()
     print(f"split: {counts}, {len(pairs)} test pairs")
+    photos = int((manifest.split == "test").sum())
+    if photos < FEW_TEST_PHOTOS:
+        print(f"split: warning: {photos} test photo(s); the report's intervals resample photos, so below "
+              f"{FEW_TEST_PHOTOS} they resolve little: for a folder of your own, give split.test (and split.val) as a "
+              "ratio, e.g. -S split.test=0.2 -S split.val=0.1")
 
 
 if __name__ == "__main__":

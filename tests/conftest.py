@@ -4,6 +4,15 @@ import pytest
 from testkit import save_photo
 
 
+@pytest.fixture(autouse=True)
+def no_project_models(monkeypatch, tmp_path_factory):
+    """A bare model name never finds this checkout's own models/ (what a `dvc repro` here left) in a test:
+    each test sees only the models it makes (tests/unit/test_methods.py covers the project's folder)."""
+    from inpaint import methods
+
+    monkeypatch.setattr(methods, "PROJECT_MODELS", tmp_path_factory.getbasetemp() / "no-project-models")
+
+
 @pytest.fixture
 def photo_folder(tmp_path):
     """Six distinct small photos in nested folders, mixed formats."""

@@ -79,7 +79,7 @@ FILL_DOC = {
 }
 
 
-def create_app(checkpoints: str | Path = "models", device: str = "auto", max_queue: int = 32,
+def create_app(checkpoints: str | Path | None = None, device: str = "auto", max_queue: int = 32,
                max_upload_mb: int = 256) -> FastAPI:
     """The app; `checkpoints` is the folder of trained models (<name>/best.pt), as for `inpaint fill`."""
     limit = max_upload_mb << 20

@@ -72,7 +72,7 @@ class Result:
 class Filler:
     """Resolves methods once (kept loaded, a few at a time) and fills requests one at a time."""
 
-    def __init__(self, checkpoints: str | Path = "models", device: str = "auto", max_queue: int = 32,
+    def __init__(self, checkpoints: str | Path | None = None, device: str = "auto", max_queue: int = 32,
                  keep_loaded: int = 4):
         self.checkpoints, self.device = checkpoints, device
         self.max_queue, self.keep_loaded = max_queue, keep_loaded

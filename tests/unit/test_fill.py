@@ -126,10 +126,6 @@ def test_the_shipped_pretrained_model_fills_out_of_the_box_from_any_folder(tmp_p
 
 
 # ---------------------------------------------------------------------------------------------
-# inpaint score
-
-
-# ---------------------------------------------------------------------------------------------
 # inpaint fill: methods, masks, formats, progress, batching, refusals
 
 def _args(photo, mask, out, *extra, method="telea"):

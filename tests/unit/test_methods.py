@@ -1,4 +1,6 @@
 """inpaint.methods: which method a name stands for (baseline, trained or pretrained model, checkpoint path), loaded ready to fill."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -53,3 +55,24 @@ def test_a_checkpoint_path_is_that_file_whatever_its_folder_is_called(tmp_path):
     assert np.allclose(in_telea.fill(images, masks), last.fill(images, masks), atol=1e-6)
     assert np.allclose(best.fill(images, masks), resolve_method("hybrid", tmp_path).fill(images, masks), atol=1e-5)
     del model
+
+
+def test_a_model_name_means_the_same_from_any_folder_and_two_of_a_name_are_an_error(tmp_path, monkeypatch):
+    from inpaint import methods
+    from inpaint.methods import available_methods, model_folders
+
+    project, elsewhere = tmp_path / "project", tmp_path / "photos"
+    _checkpoint(project / "models", "tiny")
+    elsewhere.mkdir()
+    monkeypatch.setattr(methods, "PROJECT_MODELS", project / "models")
+    monkeypatch.chdir(elsewhere)  # no ./models here: the project's
+    assert model_folders(None) == [project / "models"]
+    assert method_source("tiny", None) == project / "models/tiny/best.pt"
+    assert {"name": "tiny", "kind": "trained", "samples": False} in available_methods()
+    _checkpoint(elsewhere / "models", "tiny")  # another model of that name, here
+    with pytest.raises(ValueError, match=r"'tiny' names two trained models, models/tiny/best.pt and .*project/"
+                                         r"models/tiny/best.pt; give the path of the one you mean"):
+        method_source("tiny", None)
+    assert method_source("tiny", "models") == Path("models/tiny/best.pt")  # a folder given: that one only
+    monkeypatch.chdir(project)  # in the project, ./models is the project's: one folder, no ambiguity
+    assert model_folders(None) == [Path("models")] and method_source("tiny", None) == Path("models/tiny/best.pt")

@@ -83,3 +83,25 @@ def test_no_training_photo_is_in_the_test_pairs():
     pair_groups = set(m.set_index("id").loc[pairs.image_id, "group"])
     assert pair_groups and not pair_groups & train_groups
     assert np.isin(pairs.image_id, m[m.split == "test"].id).all()
+
+
+@pytest.mark.parametrize("test, warned", [(2, True), (0.5, False)])
+def test_the_stage_warns_when_the_test_set_is_too_small_to_resolve_much(tmp_path, test, warned):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["split"].update(test=test, val=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    _manifest(24).to_csv(tmp_path / "manifest.csv", index=False)
+    _masks().to_csv(tmp_path / "masks.csv", index=False)
+    proc = subprocess.run([sys.executable, str(root / "stages" / "split.py"), "--params", "params.yaml",
+                           "--manifest", "manifest.csv", "--masks", "masks.csv", "--out", "split"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warning = "split: warning: 2 test photo(s); the report's intervals resample photos, so below 10"
+    assert (warning in proc.stdout) == warned and (tmp_path / "split" / "test_pairs.csv").is_file()
