@@ -187,8 +187,7 @@ def main() -> None:
     if not BSDS.is_dir():
         sys.exit(f"{BSDS} not found: this benchmark needs the shared datasets beside the project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    own = params["train"].setdefault(args.model, {}) or {}
-    params["train"][args.model] = own
+    own = params["train"][args.model] = params["train"].get(args.model) or {}
     if not any(o.startswith(f"train.{args.model}.init_from") for o in args.overrides):
         if own.get("init_from"):  # from scratch, in the architecture of the checkpoint it would fine-tune
             own["kwargs"] = start_kwargs(args.model, own.get("kwargs") or {}, own["init_from"])

@@ -85,8 +85,9 @@ def build_from(source, arch, kwargs, state: dict) -> torch.nn.Module:
 
 
 def read_generator_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    """A training checkpoint that describes a generator (arch, kwargs, state) in this inpaint's format, its
-    weights finite; a ValueError naming the file and the fix otherwise. What every reader of a .pt uses."""
+    """A training checkpoint that describes a generator (arch, kwargs, state) in this inpaint's format; a
+    ValueError naming the file and the fix otherwise. What every reader of a .pt uses (its weights are
+    checked to be finite by whoever uses them: `build_from`, `pretrained.init_state`)."""
     ckpt = load_checkpoint(path, device)
     for key in ("arch", "kwargs", "state"):
         if key not in ckpt:
@@ -96,7 +97,6 @@ def read_generator_checkpoint(path: str | Path, device: str | torch.device = "cp
             f"{path}: checkpoint format {ckpt.get('format')}, this inpaint reads format {CHECKPOINT_FORMAT}; "
             f"retrain it (`dvc repro -f train@{ckpt['arch']}`) or use the inpaint version that wrote it"
         )
-    check_finite(ckpt["state"], path)
     return ckpt
 
 

@@ -169,13 +169,7 @@ def _samples(weights: Path) -> bool:
 
 def _read_samples(weights: Path) -> bool:
     try:
-        if weights.suffix == ".pt":
-            arch = load_checkpoint(weights).get("arch")
-        else:
-            from safetensors import safe_open
-
-            with safe_open(str(weights), "pt") as f:
-                arch = (f.metadata() or {}).get("arch")
+        arch = load_checkpoint(weights).get("arch") if weights.suffix == ".pt" else pretrained.architecture(weights)[0]
     except (OSError, ValueError, RuntimeError, AttributeError):
         return False
     return can_sample(GENERATORS.get(arch))

@@ -123,7 +123,7 @@ def read(name: str | Path) -> dict:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         arch, kwargs = meta["arch"], json.loads(meta["kwargs"])
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file
-        raise ValueError(f"{path}: not an inpaint pretrained file ({' '.join(str(e).split())[:200]}); re-export it") from e
+        raise _not_ours(path, e) from e
     part = lambda prefix: {k[len(prefix):]: v.float() if v.is_floating_point() else v
                            for k, v in tensors.items() if k.startswith(prefix)}
     from inpaint.checkpoints import check_finite
@@ -156,7 +156,11 @@ def architecture(source: str | Path) -> tuple[str, dict]:
             meta = f.metadata() or {}
         return meta["arch"], json.loads(meta["kwargs"])
     except Exception as e:  # noqa: BLE001 - a foreign or truncated file
-        raise ValueError(f"{path}: not an inpaint pretrained file ({' '.join(str(e).split())[:200]}); re-export it") from e
+        raise _not_ours(path, e) from e
+
+
+def _not_ours(path: Path, e: Exception) -> ValueError:
+    return ValueError(f"{path}: not an inpaint pretrained file ({' '.join(str(e).split())[:200]}); re-export it")
 
 
 def init_state(source: str | Path) -> dict:
@@ -165,7 +169,7 @@ def init_state(source: str | Path) -> dict:
     discriminator, plus "opt_g", "opt_d": its optimisers' state, when it is a last.pt)."""
     if is_pretrained_name(str(source)):
         return read(source)
-    from inpaint.checkpoints import read_generator_checkpoint
+    from inpaint.checkpoints import check_finite, read_generator_checkpoint
 
     path = Path(source)
     if not path.is_file():
@@ -175,6 +179,7 @@ def init_state(source: str | Path) -> dict:
         ckpt = read_generator_checkpoint(path)
     except ValueError as e:
         raise ValueError(f"init_from {e}") from None
+    check_finite(ckpt["state"], f"init_from {path}")
     spec = (ckpt.get("params") or {}).get("discriminator") or {}
     return {"path": path, "sha256": sha256(path), "arch": ckpt["arch"], "kwargs": ckpt["kwargs"], "gen": ckpt["state"],
             "disc": ckpt.get("disc") or {}, "disc_spec": spec, "card": {},
