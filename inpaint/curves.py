@@ -8,7 +8,7 @@ import pandas as pd
 
 from inpaint.atomic import write_figure
 
-CURVE_AXES = ("step", "images", "minutes")  # log.csv columns that are not losses
+CURVE_AXES = ("step", "images", "minutes", "chosen")  # columns that are not losses or metrics
 
 
 def plot_training_curves(log: pd.DataFrame, val: pd.DataFrame, path: str | os.PathLike, title: str,
@@ -18,13 +18,14 @@ def plot_training_curves(log: pd.DataFrame, val: pd.DataFrame, path: str | os.Pa
 
     Args:
         log: log.csv of a run (columns step, images, minutes, then one per logged loss).
-        val: val.csv (columns step, images, then <metric>, <metric>_se, <metric>_start_fill).
+        val: val.csv (columns step, images, then <metric>, <metric>_se, <metric>_start_fill; `chosen` = 1
+            where best.pt was written, marked with a ring).
         path: output PNG, written atomically.
     """
     from matplotlib.figure import Figure
 
     losses = [c for c in log.columns if c not in CURVE_AXES and log[c].notna().any()] if "images" in log else []
-    metrics = [c for c in val.columns if c not in CURVE_AXES and not c.endswith(("_se", "_start_fill"))] \
+    metrics = [c for c in val.columns if c not in CURVE_AXES and not c.endswith(("_se", "_start_fill")) and "_vs_best" not in c] \
         if "images" in val else []
     panels = [("loss", c) for c in losses] + [("val", c) for c in metrics]
     if not panels:
@@ -40,6 +41,9 @@ def plot_training_curves(log: pd.DataFrame, val: pd.DataFrame, path: str | os.Pa
         if what == "val":
             if f"{c}_se" in frame:
                 ax.fill_between(frame["images"], frame[c] - frame[f"{c}_se"], frame[c] + frame[f"{c}_se"], color="C1", alpha=0.2)
+            if "chosen" in frame:
+                picked = frame[frame["chosen"] == 1]
+                ax.plot(picked["images"], picked[c], ls="none", marker="o", mfc="none", color="C3", label="best.pt")
             if f"{c}_start_fill" in frame:
                 ax.axhline(frame[f"{c}_start_fill"].iloc[0], ls="--", lw=1, color="grey", label="step 0: the start")
                 ax.legend(fontsize=7, loc="best")

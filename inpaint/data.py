@@ -129,16 +129,23 @@ def load_pairs(pairs: pd.DataFrame, mask_dir: str, size: int) -> tuple[np.ndarra
     return images, masks
 
 
+def val_photos(n: int, n_paths: int) -> np.ndarray:
+    """Which validation photo each of `make_val_set`'s `n` crops comes from (index into its paths): the
+    photos in turn, so training can compare checkpoints photo by photo."""
+    return np.arange(n) % max(1, n_paths)
+
+
 def make_val_set(paths: list[str], size: int, mask_mix: MaskMix, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed validation set: `n` seeded crops of the val photos, each with its own mask (1 = hole)."""
+    """A fixed validation set: `n` seeded crops of the val photos (crop i of photo `val_photos(n, len(paths))[i]`),
+    each with its own mask (1 = hole)."""
     from inpaint.split import crop_box
 
     if not paths:
         raise ValueError("the validation split is empty; set split.val to at least 1")
     rng = np.random.default_rng([seed, 1])
     images, masks = [], []
-    for i in range(n):
-        photo = fit_short_side(read_rgb8(paths[i % len(paths)]), size)
+    for i, k in enumerate(val_photos(n, len(paths))):
+        photo = fit_short_side(read_rgb8(paths[k]), size)
         x, y, side = crop_box(rng, photo.shape[1], photo.shape[0], 0.3)
         crop = cv2.resize(photo[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA)
         images.append(crop.astype(np.float32) / 255.0)

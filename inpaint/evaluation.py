@@ -7,7 +7,7 @@ training added.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.checkpoints import pick_device
 from inpaint.methods import FillFn, Method, method_source, resolve_method
 from inpaint.metrics import compute, get_metric
+from inpaint.models import can_sample
 
 
 def check_names(methods: list[str], metrics: list[str], checkpoints: str | Path, device: str = "auto") -> None:
     """Fail on any unknown method, metric or device before the first method runs."""
     if not methods:
-        raise ValueError("evaluate.methods is empty; list at least one method (e.g. telea)")
+        raise ValueError("no method to evaluate; name at least one (e.g. telea)")
     for m in metrics:
         get_metric(m)
     for name in methods:
@@ -69,7 +70,7 @@ def run_method(fill: FillFn, images: np.ndarray, masks: np.ndarray, name: str = 
     """Fill every pair, `chunk` pairs per call (a progress bar with ETA per method; every fill treats
     each pair on its own, so chunking changes no prediction)."""
     preds = []
-    with tqdm(total=len(images), desc=f"evaluate: fill {name}", unit="pair", dynamic_ncols=True, mininterval=1) as bar:
+    with tqdm(total=len(images), desc=f"fill {name}", unit="pair", dynamic_ncols=True, mininterval=1) as bar:
         for i in range(0, len(images), chunk):
             out = fill(images[i:i + chunk], masks[i:i + chunk])
             if out.shape != images[i:i + chunk].shape:
@@ -87,7 +88,7 @@ def timing_pass(methods: list["Method"], images: np.ndarray, masks: np.ndarray, 
     n = min(pairs, len(images))
     x, m = images[:n], masks[:n]
     seconds = {}
-    for method in tqdm(methods, desc="evaluate: timing", unit="method", dynamic_ncols=True):
+    for method in tqdm(methods, desc="timing", unit="method", dynamic_ncols=True):
         method.fill(x, m)  # warm-up
         times = []
         for _ in range(repeats):
@@ -104,7 +105,7 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
     """Long-format per-image scores: method, image_id, mask_id, mask_kind, hole_ratio, bucket, metric, value."""
     dev = pick_device(device)
     values = {m: [] for m in metrics}
-    for i in tqdm(range(0, len(images), batch_size), desc=f"evaluate: score {method}", unit="batch",
+    for i in tqdm(range(0, len(images), batch_size), desc=f"score {method}", unit="batch",
                   dynamic_ncols=True, mininterval=1):
         sl = slice(i, i + batch_size)
         out = compute(metrics, to_nchw(preds[sl]), to_nchw(images[sl]), masks_to_nchw(masks[sl]), device=dev)
@@ -117,28 +118,93 @@ def score(method: str, preds: np.ndarray, images: np.ndarray, masks: np.ndarray,
 
 
 @dataclass
+class Scored:
+    """A method as the report sees it: whether it learned, the fill it starts from, the checkpoint it was
+    fine-tuned from, and the note on its checkpoint (what `predictions/<name>/method.json` holds)."""
+
+    name: str
+    learned: bool = False
+    start: str | None = None
+    origin: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, method: Method) -> "Scored":
+        return cls(method.name, method.checkpoint is not None, method.start, method.origin, checkpoint_note(method))
+
+
+@dataclass
+class MethodResult:
+    """One method on the test pairs: long-format scores, its fills, its timing (`timing_pass`, or None),
+    and for a model that samples, each pair's diversity (`diversity`) and the samples of the pairs a
+    diverse-fill grid shows (`grids.diverse_rows`: (rows, n, S, S, 3))."""
+
+    method: Scored
+    scores: pd.DataFrame
+    preds: np.ndarray
+    timing: dict | None = None
+    diversity: pd.DataFrame | None = None
+    samples: np.ndarray | None = None
+
+
+@dataclass
 class Results:
-    """What one evaluation produced: scores and predictions per method, the methods, and `timings`
-    (the separate warm pass of `timing_pass`, or None when it was not run)."""
+    """What one evaluation produced, every method together: scores, predictions, the methods, `timings`
+    (seconds per pair from the separate warm passes, or None), and the samplers' diversity and samples."""
 
     per_image: pd.DataFrame
     preds: dict[str, np.ndarray]
-    methods: list[Method]
+    methods: list[Scored]
     timings: dict | None = None
+    diversity: dict[str, pd.DataFrame] = field(default_factory=dict)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def evaluate_method(method: Method, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],
+                    device: str = "auto", batch_size: int = 16, samples: int = 4, seed: int = 0,
+                    timing: bool = True) -> MethodResult:
+    """Fill and score every pair with one resolved method; time it in a separate warm pass (unless
+    `timing` is False); for a model that samples, score `samples` fills per pair for diversity."""
+    from inpaint.grids import diverse_rows
+
+    preds = run_method(method.fill, images, masks, method.name)
+    scores = score(method.name, preds, images, masks, pairs, metrics, device)
+    timed = timing_pass([method], images, masks, batch_size, device) if timing else None
+    div = drawn = None
+    if can_sample(method.model):
+        div = diversity(method.model, images, masks, pairs, samples, seed)
+        rows = diverse_rows(pairs)
+        drawn = diverse_samples(method.model, images[rows], masks[rows], samples, seed) if rows else None
+    return MethodResult(Scored.of(method), scores, preds, timed, div, drawn)
+
+
+def combine(parts: list[MethodResult]) -> Results:
+    """The methods' results as one evaluation (timings merged into one seconds_per_pair table)."""
+    timed = [p.timing for p in parts if p.timing]
+    timings = None
+    if timed:  # the conditions (batch, threads, device, ...) once when every method shares them, else per method
+        conditions = [{k: v for k, v in t.items() if k != "seconds_per_pair"} for t in timed]
+        same = all(c == conditions[0] for c in conditions)
+        timings = dict(conditions[0]) if same else {}
+        timings["seconds_per_pair"] = {k: v for t in timed for k, v in t["seconds_per_pair"].items()}
+        if not same:  # timed by predict stages that ran apart (another machine, device or batch size)
+            timings["conditions"] = {m: c for t, c in zip(timed, conditions) for m in t["seconds_per_pair"]}
+    return Results(pd.concat([p.scores for p in parts], ignore_index=True), {p.method.name: p.preds for p in parts},
+                   [p.method for p in parts], timings,
+                   {p.method.name: p.diversity for p in parts if p.diversity is not None},
+                   {p.method.name: p.samples for p in parts if p.samples is not None})
 
 
 def evaluate(names: list[str], images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],
-             checkpoints: str | Path, device: str = "auto", batch_size: int = 16, timing: bool = True) -> Results:
-    """Fill and score every pair with every method (names checked first, start fills added), then
-    time each method in a separate warm pass (`timing_pass`) unless `timing` is False."""
+             checkpoints: str | Path, device: str = "auto", batch_size: int = 16, timing: bool = True,
+             samples: int = 4, seed: int = 0) -> Results:
+    """Fill and score every pair with every method (names checked first, start fills added), each timed
+    in a separate warm pass (`timing_pass`) unless `timing` is False. The pipeline runs the same per
+    method, one DVC stage each (stages/predict.py); benches and the model card run it in one go."""
     check_names(names, metrics, checkpoints, device)
     methods = resolve_all(names, checkpoints, device, batch_size)
-    frames, preds = [], {}
-    for m in methods:
-        preds[m.name] = run_method(m.fill, images, masks, m.name)
-        frames.append(score(m.name, preds[m.name], images, masks, pairs, metrics, device))
-    timings = timing_pass(methods, images, masks, batch_size, device) if timing else None
-    return Results(pd.concat(frames, ignore_index=True), preds, methods, timings)
+    return combine([evaluate_method(m, images, masks, pairs, metrics, device, batch_size, samples, seed, timing)
+                    for m in methods])
 
 
 @torch.no_grad()
@@ -182,11 +248,22 @@ def diversity(model, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame,
 
 
 def params_checker():
-    """The checker of params.yaml's `evaluate` section (inpaint.params); method names are checked by
-    `check_names` against the trained models too."""
+    """The checker of params.yaml's `evaluate` section (inpaint.params): the pretrained checkpoints (by their
+    name under pretrained/) and the baselines (by registry name) evaluated beside the trained models
+    (train.models); an old `evaluate.methods` is told where its names went."""
     from inpaint.metrics import METRICS
-    from inpaint.params import choice, integer, items, section, text
+    from inpaint.names import BASELINE_NAMES
+    from inpaint.params import ParamsError, choice, integer, items, name, section, text
 
-    return section({"methods": items(text, min_len=1), "metrics": items(choice(*METRICS), min_len=1), "device": text,
-                    "batch_size": integer(1, 4096), "bootstrap": integer(1),
-                    "samples": integer(2)})  # the diversity score compares samples two by two
+    checker = section({"pretrained": items(name), "baselines": items(choice(*BASELINE_NAMES)),
+                       "metrics": items(choice(*METRICS), min_len=1), "device": text, "batch_size": integer(1, 4096),
+                       "bootstrap": integer(1), "samples": integer(2)})  # the diversity score compares samples two by two
+
+    def check(value, key):
+        if isinstance(value, dict) and "methods" in value:
+            raise ParamsError(f"{key}.methods is gone: every trained model in train.models is evaluated; list shipped "
+                              f"checkpoints in {key}.pretrained (e.g. [lama]) and non-learned methods in {key}.baselines "
+                              "(e.g. [hybrid, telea]), then remove methods")
+        checker(value, key)
+
+    return check

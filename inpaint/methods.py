@@ -14,17 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from inpaint import pretrained
-from inpaint.baselines import BASELINES
-from inpaint.checkpoints import generator_from_checkpoint, load_checkpoint, pick_device, predict
-from inpaint.models import GENERATORS, can_sample, start_fill
+from inpaint.names import BASELINE_NAMES, GENERATOR_NAMES
 from inpaint.pretrained import SUFFIX, is_pretrained_name, load_generator, sha256
 from inpaint.pretrained import candidates as pretrained_candidates
 from inpaint.pretrained import resolve as resolve_pretrained
+
+if TYPE_CHECKING:  # torch, the registries and the models load when a method is resolved, not when it is named
+    import torch
 
 FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 PROJECT_MODELS = pretrained.ROOT / "models"  # the trained models of the checkout inpaint runs from
@@ -72,7 +73,7 @@ def method_source(name: str, checkpoints: str | Path | None, fallback_pretrained
         if not path.is_file():
             raise ValueError(f"checkpoint {path} not found; train one with `dvc repro` or give a baseline name")
         return path
-    if name in BASELINES:
+    if name in BASELINE_NAMES:
         return None
     if path.is_file():
         return path
@@ -83,7 +84,7 @@ def method_source(name: str, checkpoints: str | Path | None, fallback_pretrained
                          f"of the one you mean (e.g. {trained[1]}) or --checkpoints")
     if trained:
         return trained[0]
-    baselines = ", ".join(sorted(BASELINES))
+    baselines = ", ".join(sorted(BASELINE_NAMES))
     looked = " and ".join(str(p) for p in tried)
     if not fallback_pretrained:
         raise ValueError(f"method {name!r} is neither a baseline ({baselines}) nor a checkpoint: "
@@ -101,8 +102,13 @@ def method_source(name: str, checkpoints: str | Path | None, fallback_pretrained
 def resolve_method(name: str, checkpoints: str | Path | None, device: str = "auto", batch_size: int = 16,
                    fallback_pretrained: bool = False) -> Method:
     """Load the method `name` stands for (see `method_source`), ready to fill."""
+    from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
+    from inpaint.models import start_fill
+
     ckpt = method_source(name, checkpoints, fallback_pretrained)
     if ckpt is None:
+        from inpaint.baselines import BASELINES
+
         fn = BASELINES[name]
         return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
     dev = pick_device(device)
@@ -132,23 +138,25 @@ def checked_origin(name: str, info: dict) -> str | None:
         current = None
     if current is None or (record.get("sha256") and record["sha256"] != current):
         what = "is missing" if current is None else "is no longer the file it started from"
-        print(f"evaluate: {name} was fine-tuned from {source}, which {what}; "
+        print(f"note: {name} was fine-tuned from {source}, which {what}; "
               f"not scored beside it (retrain {name} to compare them)")
         return None
     return source
 
 
-def available_methods(checkpoints: str | Path | None = None) -> list[dict]:
+def available_methods(checkpoints: str | Path | None = None, samples: bool = True) -> list[dict]:
     """What `--method` can name on this machine: [{"name", "kind" (baseline, pretrained, trained), "samples"
-    (whether the model draws different fills; read from its file's architecture)}], baselines last."""
+    (whether the model draws different fills; read from its file's architecture, unless `samples` is False:
+    then None, and nothing is imported or read beyond the folders' listings)}], baselines last."""
+    check = _samples if samples else lambda weights: None
     shipped = {p.stem: p for d in (pretrained.SHIPPED, Path("pretrained")) for p in sorted(d.glob(f"*{SUFFIX}"))}
     trained: dict[str, Path] = {}
     for folder in model_folders(checkpoints):
         for p in sorted(folder.glob("*/best.pt")):
             trained.setdefault(p.parent.name, p)
-    return ([{"name": f"pretrained/{s}", "kind": "pretrained", "samples": _samples(p)} for s, p in sorted(shipped.items())]
-            + [{"name": t, "kind": "trained", "samples": _samples(p)} for t, p in trained.items()]
-            + [{"name": b, "kind": "baseline", "samples": False} for b in sorted(BASELINES)])
+    return ([{"name": f"pretrained/{s}", "kind": "pretrained", "samples": check(p)} for s, p in sorted(shipped.items())]
+            + [{"name": t, "kind": "trained", "samples": check(p)} for t, p in trained.items()]
+            + [{"name": b, "kind": "baseline", "samples": False} for b in sorted(BASELINE_NAMES)])
 
 
 _SAMPLES: dict = {}  # (path, mtime, size) -> whether it samples: a server lists its methods often
@@ -168,6 +176,9 @@ def _samples(weights: Path) -> bool:
 
 
 def _read_samples(weights: Path) -> bool:
+    from inpaint.checkpoints import load_checkpoint
+    from inpaint.models import GENERATORS, can_sample
+
     try:
         arch = load_checkpoint(weights).get("arch") if weights.suffix == ".pt" else pretrained.architecture(weights)[0]
     except (OSError, ValueError, RuntimeError, AttributeError):
@@ -176,8 +187,8 @@ def _read_samples(weights: Path) -> bool:
 
 
 def methods_help(checkpoints: str | Path | None = None) -> str:
-    """What `--method` can name on this machine, for --help."""
-    found = available_methods(checkpoints)
+    """What `--method` can name on this machine, for --help (without importing torch)."""
+    found = available_methods(checkpoints, samples=False)
     names = lambda kind: ", ".join(m["name"] for m in found if m["kind"] == kind)  # noqa: E731
     return "\n".join([
         "methods (--method):",
@@ -186,5 +197,5 @@ def methods_help(checkpoints: str | Path | None = None) -> str:
         (f"  trained:     {names('trained') or '(none)'} in {' and '.join(f'{f}/' for f in model_folders(checkpoints))} "
          "(<name>/best.pt; a bare name falls back to pretrained/<name>)"),
         ("  checkpoint:  any path to a .pt (models/lama/last.pt) or .safetensors file; architectures: "
-         f"{', '.join(sorted(GENERATORS))}"),
+         f"{', '.join(sorted(GENERATOR_NAMES))}"),
     ])

@@ -180,21 +180,26 @@ def descriptions(names: list[str]) -> dict[str, str]:
     return {n: get_metric(n).description for n in names}
 
 
-def mean_scores(names: list[str]) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]]:
+PER_CROP = "per_crop"  # the key of a validation result that holds each crop's scores (not a mean)
+
+
+def mean_scores(names: list[str]) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict]:
     """A validation function `(pred, target, mask) -> {name: mean over the batch, name_se: its standard
-    error}` (NCHW, 1 = hole); unknown names fail here, before any training. The standard error says
-    how far apart two checkpoints' scores must be before the validation set can tell them apart."""
+    error, PER_CROP: {name: each crop's score}}` (NCHW, 1 = hole); unknown names fail here, before any
+    training. The per-crop scores let training compare two checkpoints crop by crop (a paired difference,
+    whose standard error says whether the validation set can tell them apart)."""
     for n in names:
         get_metric(n)
 
-    def validate(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-        out = {}
+    def validate(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict:
+        out, per_crop = {}, {}
         for k, v in compute(names, pred, target, mask).items():
             v = np.asarray(v, dtype=np.float64)
+            per_crop[k] = v.tolist()
             v = v[np.isfinite(v)]
             out[k] = float(v.mean()) if len(v) else float("nan")
             out[f"{k}_se"] = float(v.std(ddof=1) / len(v) ** 0.5) if len(v) > 1 else float("nan")
-        return out
+        return {**out, PER_CROP: per_crop}
 
     return validate
 

@@ -8,7 +8,7 @@ for inference (`inpaint fill --method pretrained/lama`) or as the start of a fin
 
 A name `pretrained/<model>` means `pretrained/<model>.safetensors` under the working directory, or
 else under the project's own folder (so the shipped models work from anywhere after `make setup`).
-Shipping (`python -m inpaint.pretrained ship runs/pretrain/export/lama`) copies an export and its
+Shipping (`python -m inpaint.pretrained ship pretrain/runs/export/lama`) copies an export and its
 card into pretrained/ and pins its sha256 in pretrained/SHA256SUMS.
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from inpaint.atomic import atomic_path, write_text
+
+if TYPE_CHECKING:  # torch is imported where it is used: naming a model must not cost its import
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "pretrained"
@@ -86,6 +86,9 @@ def card_path(weights: Path) -> Path:
 def export(path: str | Path, arch: str, kwargs: dict, gen_state: dict, disc_state: dict | None = None,
            disc: dict | None = None) -> str:
     """Write the fp16 weights file atomically; returns its sha256 (for the card)."""
+    import torch
+    from safetensors.torch import save_file
+
     tensors = {f"{prefix}.{k}": v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                for prefix, state in (("gen", gen_state), ("disc", disc_state or {})) for k, v in state.items()}
     meta = {"arch": arch, "kwargs": json.dumps(kwargs, sort_keys=True), "disc": json.dumps(disc or {}, sort_keys=True)}
@@ -112,11 +115,13 @@ def read(name: str | Path) -> dict:
         where = f"no line for it in {path.parent / PINS}" + ("" if shipped else
                                                              f" and no card {card_path(path).name} with its sha256")
         raise ValueError(f"{path}: {where}, so its hash cannot be checked; ship it with `python -m inpaint.pretrained "
-                         "ship runs/pretrain/export/<model>` (or restore the shipped folder: git checkout -- pretrained)")
+                         "ship pretrain/runs/export/<model>` (or restore the shipped folder: git checkout -- pretrained)")
     for source, want in ((str(path.parent / PINS), pinned), (str(card_path(path)), card.get("sha256"))):
         if want and want != digest:
             raise ValueError(f"{path}: sha256 {digest[:16]}... differs from {source} ({want[:16]}...); the file is "
                              "corrupt or not the one its card describes: restore it (git checkout -- pretrained) or re-export it")
+    from safetensors import safe_open
+
     try:
         with safe_open(str(path), "pt") as f:  # one pass: tensors and metadata
             meta = f.metadata() or {}
@@ -150,6 +155,8 @@ def architecture(source: str | Path) -> tuple[str, dict]:
     if not is_pretrained_name(str(source)):
         info = init_state(source)
         return info["arch"], info["kwargs"]
+    from safetensors import safe_open
+
     path = resolve(source)
     try:
         with safe_open(str(path), "pt") as f:
@@ -212,7 +219,7 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 3 or sys.argv[1] != "ship":
-        sys.exit("usage: python -m inpaint.pretrained ship runs/pretrain/export/<model>")
+        sys.exit("usage: python -m inpaint.pretrained ship pretrain/runs/export/<model>")
     try:
         print(f"shipped {sys.argv[2]} to {SHIPPED} (sha256 {ship(sys.argv[2])})")
     except ValueError as e:

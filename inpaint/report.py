@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from inpaint.atomic import write_csv, write_text
-from inpaint.evaluation import Results, checkpoint_note, diverse_samples, diversity
+from inpaint.evaluation import Results
 from inpaint.grids import comparison_grid, diverse_rows, example_rows, show_hole
 from inpaint.io import file_stem
 from inpaint.metrics import LARGE_HOLES, LARGE_HOLES_LABEL, LARGE_HOLES_SUFFIX, descriptions, directions
@@ -31,11 +32,39 @@ DIVERSE_AT_LEAST = 0.02
 FEW_PHOTOS = 10  # below this many test photos the report warns that its photo-bootstrap intervals are rough
 
 
+def report_order(results: Results) -> Results:
+    """The methods in the report's order, each model beside what it is measured against: the pretrained
+    checkpoints, the trained models, the fills they start from, then the other baselines.
+
+    Raises a ValueError naming the params key to extend when a model's start fill, or the pretrained
+    checkpoint it was fine-tuned from, was not evaluated (a model is never reported without them)."""
+    names = {m.name for m in results.methods}
+    for m in results.methods:
+        if m.start and m.start not in names:
+            raise ValueError(f"evaluate.baselines lacks {m.start}, the fill {m.name} starts from; add it "
+                             f"(-S 'evaluate.baselines=[{m.start},...]'): a model is reported beside its start fill")
+        if m.origin and m.origin not in names and m.origin.startswith("pretrained/"):
+            short = m.origin.removeprefix("pretrained/")
+            raise ValueError(f"evaluate.pretrained lacks {short}, the checkpoint {m.name} was fine-tuned from; add it "
+                             f"(-S 'evaluate.pretrained=[...,{short}]'): a fine-tune is reported beside its checkpoint")
+        if m.origin and m.origin not in names:  # a file the pipeline cannot list as a method
+            print(f"report: warning: {m.name} was fine-tuned from {m.origin}, which is not evaluated, so the report "
+                  "cannot show what fine-tuning added; ship it (python -m inpaint.pretrained ship) and list it in "
+                  "evaluate.pretrained")
+    starts = {m.start for m in results.methods if m.learned}
+    rank = {m.name: (0 if m.learned and m.name.startswith("pretrained/") else 1 if m.learned
+                     else 2 if m.name in starts else 3) for m in results.methods}
+    methods = sorted(results.methods, key=lambda m: rank[m.name])  # stable: params order within a group
+    order = {m.name: i for i, m in enumerate(methods)}
+    per_image = results.per_image.sort_values("method", key=lambda c: c.map(order), kind="stable")
+    return replace(results, per_image=per_image.reset_index(drop=True), methods=methods)
+
+
 def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(model, versus, role) for every learned model: the checkpoint it was fine-tuned from (if any), its
     start fill, and the best non-learned method."""
-    learned = [m for m in results.methods if m.checkpoint is not None]
-    others = [m.name for m in results.methods if m.checkpoint is None]
+    learned = [m for m in results.methods if m.learned]
+    others = [m.name for m in results.methods if not m.learned]
     overall = agg[(agg.group_type == "all") & (agg.metric == RANKING_METRIC) & agg.method.isin(others)]
     higher = directions([RANKING_METRIC])[RANKING_METRIC]
     best = overall.sort_values("mean", ascending=not higher).method.iloc[0] if len(overall) else None
@@ -48,6 +77,29 @@ def comparisons(results: Results, agg: pd.DataFrame) -> list[tuple[str, str, str
         if best is not None and best != m.start:
             out.append((m.name, best, "best classical"))
     return out
+
+
+def verdict(per_image: pd.DataFrame, agg: pd.DataFrame, n_boot: int, seed: int) -> str:
+    """One paragraph: the best method by the headline metric (RANKING_METRIC, over every pair), and which
+    methods the test set cannot tell apart from it (a paired difference whose CI, over photos, holds 0)."""
+    overall = agg[(agg.group_type == "all") & (agg.metric == RANKING_METRIC)].set_index("method")["mean"]
+    if overall.empty:
+        return f"**Verdict:** none ({RANKING_METRIC} was not evaluated)."
+    higher = directions([RANKING_METRIC])[RANKING_METRIC]
+    ranked = overall.sort_values(ascending=not higher)
+    best, others = ranked.index[0], list(ranked.index[1:])
+    photos = per_image.image_id.nunique()
+    text = f"**Verdict:** by mean {RANKING_METRIC} over every test pair, **{best}** is best ({ranked.iloc[0]:.4f})."
+    if not others:
+        return text
+    paired = paired_differences(per_image, [(o, best) for o in others], {RANKING_METRIC: higher}, None, n_boot, seed, CI)
+    close = [r for r in paired.itertuples() if not (r.ci_low > 0 or r.ci_high < 0)]  # NaN (one photo): not resolved
+    if not close:
+        return text + f" Every other method is worse, resolved by these {photos} test photos (paired {round(100 * CI)}% CIs)."
+    shown = "; ".join(f"{r.method} {r.diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for r in close)
+    more = " For claims, score a larger test set (bench/bsds500.py: 200 photos)." if photos < FEW_PHOTOS else ""
+    return (text + f" These {photos} test photos do not tell it apart from: {shown} (paired difference to {best}, "
+            f"{round(100 * CI)}% CI over photos).{more}")
 
 
 def diversity_rows(name: str, per_pair: pd.DataFrame, per_image: pd.DataFrame, samples: int) -> list[dict]:
@@ -79,7 +131,7 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     metrics = list(pd.unique(per_image.metric))
     names = [m.name for m in results.methods]
     higher = directions(metrics)
-    print(f"evaluate: bootstrap, {n_boot} resamples of {pairs.image_id.nunique()} test photos", flush=True)
+    print(f"report: bootstrap, {n_boot} resamples of {pairs.image_id.nunique()} test photos", flush=True)
     agg = aggregate(per_image, n_boot=n_boot, seed=seed, ci=CI)
 
     plots, figures = {}, {}
@@ -88,29 +140,28 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         plot_data_csv(agg, out / "plots" / f"{m}.csv", metric=m)
         plots[m] = f"plots/{m}.png"
     columns = ["input", *names, "ground truth"]
-    print("evaluate: comparison grids", flush=True)
+    print("report: comparison grids", flush=True)
     for kind, rows in example_rows(pairs).items():
         grid = [[show_hole(images[i], masks[i]), *(preds[n][i] for n in names), images[i]] for i in rows]
         labels = [f"{pairs.bucket[i]}% ({pairs.image_id[i]})" for i in rows]
         comparison_grid(grid, columns, out / "grids" / f"{kind}.png", row_labels=labels, title=f"mask kind: {kind}")
         figures[f"mask kind {kind}"] = f"grids/{kind}.png"
     big, diverse = diverse_rows(pairs), []
-    for m in results.methods:
-        if not hasattr(m.model, "sample"):
-            continue
-        rows = diversity_rows(m.name, diversity(m.model, images, masks, pairs, samples, seed), per_image, samples)
+    for name, per_pair in results.diversity.items():
+        rows = diversity_rows(name, per_pair, per_image, samples)
         diverse += rows
-        if not big:
+        if not big or name not in results.samples:
             continue
-        fills = diverse_samples(m.model, images[big], masks[big], samples, seed)
+        fills = results.samples[name]
+        n = fills.shape[1]
         grid = [[show_hole(images[i], masks[i]), *f, images[i]] for i, f in zip(big, fills)]
-        cols = ["input", *(f"sample {k + 1}" for k in range(samples)), "ground truth"]
+        cols = ["input", *(f"sample {k + 1}" for k in range(n)), "ground truth"]
         score = rows[0]["diversity"]  # every pair's
         what = "diverse fills" if score >= DIVERSE_AT_LEAST else "samples that barely differ"
-        title = f"{m.name}: {what} (diversity {score:.3f})"
-        grid_file = f"grids/{file_stem(m.name)}_samples.png"  # a method named by a path stays in grids/
+        title = f"{name}: {what} (diversity {score:.3f})"
+        grid_file = f"grids/{file_stem(name)}_samples.png"  # a method named by a path stays in grids/
         comparison_grid(grid, cols, out / grid_file, title=title)
-        figures[f"{m.name}: {samples} samples per hole, {what} (diversity {score:.3f})"] = grid_file
+        figures[f"{name}: {n} samples per hole, {what} (diversity {score:.3f})"] = grid_file
 
     triples = comparisons(results, agg)
     shown = {m: higher[m] for m in PAIRED_METRICS if m in higher}
@@ -119,19 +170,22 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
     paired["role"] = [roles[(a, b)] for a, b in zip(paired.method, paired.versus)]
 
     photos = pairs.image_id.nunique()
-    notes = [f"{len(pairs)} test pairs ({photos} photos) at {images.shape[1]}x{images.shape[2]}; "
-             f"means with {round(100 * CI)}% bootstrap CIs ({n_boot} resamples of the photos)."]
+    lead = [f"{len(pairs)} test pairs ({photos} photos) at {images.shape[1]}x{images.shape[2]}; "
+            f"means with {round(100 * CI)}% bootstrap CIs ({n_boot} resamples of the photos).",
+            verdict(per_image, agg, n_boot, seed)]
+    notes = []
     if photos < FEW_PHOTOS:
         notes.append(f"**Only {photos} test photos.** A bootstrap over so few photos can draw only a handful of "
                      "distinct resamples, so its intervals are rough and can be narrower than the real uncertainty; "
                      "judge close differences on a larger test set (e.g. bench/bsds500.py: 200 test photos).")
-    trained = [n for n in map(checkpoint_note, results.methods) if n]
+    trained = [m.note for m in results.methods if m.note]
     if trained:
-        notes.append("Checkpoints (the best on the validation crops): " + "; ".join(trained) + ".")
+        notes.append("Checkpoints (chosen on the validation photos: a step replaces step 0 only when it beats it by "
+                     "more than the noise and on every validation photo): " + "; ".join(trained) + ".")
     if results.timings:
         notes.append("Timings (seconds per pair, from a separate warm pass, with its batch size, threads and "
                      "device) are in timings.json, which DVC caches outside git: nothing here changes from run to run.")
-    md = summary_markdown(agg, higher, descriptions(metrics), notes=notes, plots=plots,
+    md = summary_markdown(agg, higher, descriptions(metrics), notes=notes, lead=lead, plots=plots,
                           figures=figures, paired=paired, diverse=pd.DataFrame(diverse))
     write_csv(out / "per_image.csv", per_image)
     headline = headline_json(per_image, test_set or {})

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from inpaint.arrays import to_nchw, to_nhwc
-from inpaint.patch import patch_match
 
 StartFill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (image, mask) NCHW -> filled image
 
@@ -167,6 +166,8 @@ def patch_fill(image: torch.Tensor, mask: torch.Tensor, seed: int = 0) -> torch.
         image: (N, 3, H, W) float in [0, 1].
         mask: (N, 1, H, W) float, 1 = hole.
     """
+    from inpaint.patch import patch_match  # numba: loaded only by the models that start from this fill
+
     imgs = to_nhwc(image)  # (N, H, W, 3)
     holes = mask.detach().float()[:, 0].cpu().numpy()  # (N, H, W)
     fill = lambda i: patch_match(np.clip(imgs[i], 0.0, 1.0), holes[i], seed=seed)  # noqa: E731

@@ -142,6 +142,7 @@ def summary_markdown(
     descriptions: dict[str, str] | None = None,
     title: str = "Inpainting results",
     notes: str | list[str] | None = None,
+    lead: str | list[str] | None = None,
     plots: dict[str, str] | None = None,
     figures: dict[str, str] | None = None,
     paired: pd.DataFrame | None = None,
@@ -156,7 +157,8 @@ def summary_markdown(
         directions: metric -> True if higher is better (every metric in agg must be present).
         descriptions: metric -> one-line description shown under its heading (optional per metric).
         title: the H1 heading.
-        notes: paragraph(s) under the title, e.g. dataset, device, commit.
+        notes: paragraph(s) of caveats and details, in a Notes section after the tables.
+        lead: paragraph(s) under the title: what was scored, and the verdict (`inpaint.report.verdict`).
         plots: metric -> relative path of its PNG, embedded under that metric's heading.
         figures: caption -> relative path of an image (e.g. a comparison grid), in a Figures section.
         paired: the frame of `inpaint.stats.paired_differences` (learned models against their start
@@ -179,24 +181,8 @@ def summary_markdown(
     pct = round(infer_ci_level(agg) * 100)
 
     out = [f"# {title}", ""]
-    if notes:
-        for note in [notes] if isinstance(notes, str) else notes:
-            out += [note, ""]
-    out += [
-        (
-            f"Means over test (image, mask) pairs with {pct}% percentile-bootstrap confidence intervals "
-            "in brackets. The bootstrap resamples photos, not pairs (many crops and masks of one photo are "
-            "not independent evidence), so with few test photos the intervals are wide, and with one photo "
-            "there is none (–). **Bold** marks the best method per column (ties at the shown precision are "
-            "all bold); overlapping intervals mean the difference is not resolved by this test set. "
-            "*n* counts the scored pairs."
-        ),
-        "",
-    ]
-    if paired is not None and not paired.empty:
-        out += paired_markdown(paired, directions, pct)
-    if diverse is not None and not diverse.empty:
-        out += diversity_markdown(diverse)
+    for para in [lead] if isinstance(lead, str) else lead or []:
+        out += [para, ""]
     out += ["## Overview", ""]
 
     # Overview: methods x metrics, "all" group
@@ -217,7 +203,14 @@ def summary_markdown(
             v = _fmt(r.mean if r is not None else None, decs[m])
             row.append(f"**{v}**" if me in bold[m] else v)
         out.append(f"| {_md_escape(me)} | " + " | ".join(row) + " |")
-    out.append("")
+    out += ["", ("Means over test (image, mask) pairs; **bold** marks the best method per column (ties at the "
+                 "shown precision are all bold)" + (", and the verdict above says whether the test set resolves it."
+                                                    if lead else "; overlapping intervals below mean it is not resolved.")),
+            ""]
+    if paired is not None and not paired.empty:
+        out += paired_markdown(paired, directions, pct)
+    if diverse is not None and not diverse.empty:
+        out += diversity_markdown(diverse)
 
     for metric in metrics:
         higher = bool(directions[metric])
@@ -238,6 +231,14 @@ def summary_markdown(
             cols = [("kind", k, _md_escape(k)) for k in kinds]
             out += ["**By mask kind**", ""]
             out += _metric_table(sub, methods, cols, higher) + [""]
+
+    out += ["## Notes", "", (
+        f"The tables give means with {pct}% percentile-bootstrap confidence intervals in brackets. The "
+        "bootstrap resamples photos, not pairs (many crops and masks of one photo are not independent "
+        "evidence), so with few test photos the intervals are wide, and with one photo there is none (–); "
+        "overlapping intervals mean the difference is not resolved by this test set. *n* counts the scored pairs."), ""]
+    for note in [notes] if isinstance(notes, str) else notes or []:
+        out += [note, ""]
 
     if figures:
         out += ["## Figures", ""]

@@ -3,7 +3,7 @@ beside its starting fill and the classical methods, and write its model card `<o
 (the training facts of `<run>/<model>/card.json` plus these scores, with paired differences whose
 95% CIs resample photos).
 
-  python stages/model_card.py --pretrain pretrain/params.yaml --weights runs/pretrain/export/lama.safetensors --run runs/pretrain
+  python stages/model_card.py --pretrain pretrain/params.yaml --weights pretrain/runs/export/lama.safetensors --run pretrain/runs
 """
 import argparse
 import json
@@ -35,7 +35,7 @@ def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> 
     with tempfile.TemporaryDirectory() as tmp:
         results = evaluate([str(weights), *held["methods"]], images, masks, pairs, METRICS, tmp)
     per_image = results.per_image.replace({"method": {str(weights): name}})
-    start = next(m.start for m in results.methods if m.checkpoint is not None)
+    start = next(m.start for m in results.methods if m.learned)
     lp = per_image[(per_image.metric == "lpips") & (per_image.hole_ratio >= LARGE_HOLES)].groupby("method").value.mean()
     best = lp.drop(name).idxmin()
     versus = [start] + [best] * (best != start)
@@ -54,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pretrain", default="pretrain/params.yaml")
     ap.add_argument("--weights", required=True, help="the exported .safetensors file")
-    ap.add_argument("--run", default="runs/pretrain", help="run folder holding <model>/card.json")
+    ap.add_argument("--run", default="pretrain/runs", help="run folder holding <model>/card.json")
     args = ap.parse_args()
     pre = load(args.pretrain, PRETRAIN, PRETRAIN_SECTIONS)
     weights = Path(args.weights)

@@ -8,7 +8,7 @@ The recipe is params.yaml's (train.common, then train.<model> without its fine-t
 `init_from`, `init_optimizers`, `lr_g`, `lr_d`: pretraining starts from scratch at train.common's
 rates), overridden key by key by pretrain/params.yaml's `train`. Resumable from `<run>/last.pt`.
 
-  python stages/pretrain.py --params params.yaml --pretrain pretrain/params.yaml --out runs/pretrain/export --run runs/pretrain
+  python stages/pretrain.py --params params.yaml --pretrain pretrain/params.yaml --out pretrain/runs/export --run pretrain/runs
   ... -S train.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
 """
 import argparse
@@ -88,8 +88,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--pretrain", default="pretrain/params.yaml")
-    ap.add_argument("--out", default="runs/pretrain/export", help="folder for <model>.safetensors")
-    ap.add_argument("--run", default="runs/pretrain", help="run folder (checkpoints, logs); resumable")
+    ap.add_argument("--out", default="pretrain/runs/export", help="folder for <model>.safetensors")
+    ap.add_argument("--run", default="pretrain/runs", help="run folder (checkpoints, logs); resumable")
     ap.add_argument("--commit", help="the commit the code is at, when this is no git checkout (a copied tree)")
     ap.add_argument("-S", dest="overrides", action="append", default=[], help="dotted key of --pretrain = value")
     args = ap.parse_args()

@@ -13,7 +13,7 @@ import pandas as pd
 from inpaint import distributed
 from inpaint.atomic import write_text
 from inpaint.curves import plot_training_curves
-from inpaint.data import MaskMix, make_val_set
+from inpaint.data import MaskMix, make_val_set, val_photos
 from inpaint.grids import sample_grid
 from inpaint.metrics import mean_scores
 from inpaint.params import BASE, CUDA_VISIBLE_DEVICES, load
@@ -54,7 +54,8 @@ def main() -> None:
     val_images, val_masks = make_val_set(val_paths, cfg["image_size"], mix, cfg.pop("val_size"), cfg["seed"])
     validate = mean_scores(cfg["val_metrics"])
     grid = sample_grid(args.model)
-    summary = train(cfg, train_paths, val_images, val_masks, args.out, args.logs, validate, grid)
+    photos = val_photos(len(val_images), len(val_paths))  # best.pt is chosen photo by photo
+    summary = train(cfg, train_paths, val_images, val_masks, args.out, args.logs, validate, grid, val_photos=photos)
     if distributed.ranks().main:
         write_text(Path(args.out) / "summary.json", json.dumps(summary, indent=1))
         logs = Path(args.logs)

@@ -28,6 +28,7 @@ from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.atomic import remove_stale_temps, write_csv
 from inpaint.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, pick_device, predict, save_checkpoint
 from inpaint.data import MaskMix, StepSampler, TrainSet
+from inpaint.metrics import PER_CROP
 from inpaint.training.start import load_start, starting_point
 from inpaint.training.step import Nets, TrainingDiverged, build_nets, train_step, wrap_nets
 
@@ -81,6 +82,7 @@ class State:
     log: list = field(default_factory=list)
     vals: list = field(default_factory=list)
     best: float | None = None
+    best_crops: list | None = None  # best.pt's score on each validation crop (the paired comparison's reference)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Run:
     val_masks: np.ndarray
     validate: object = None
     sample_grid: object = None
+    val_photos: np.ndarray | None = None  # the validation photo of each crop (`data.val_photos`), or None
 
     @property
     def last(self) -> Path:
@@ -131,7 +134,7 @@ def resume(run: Run) -> State | None:
         if run.device.type == "cuda" and rngs[ranks.rank].get("cuda") is not None:
             torch.cuda.set_rng_state(rngs[ranks.rank]["cuda"], run.device)
     state = State(saved["step"], saved.get("images", saved["step"] * cfg["batch_size"]),  # older last.pt: constant batches
-                  saved["elapsed"], saved["log"], saved["vals"], saved["best"])
+                  saved["elapsed"], saved["log"], saved["vals"], saved["best"], saved.get("best_crops"))
     if ranks.main:
         print(f"resuming {cfg['model']} from step {state.step} ({state.elapsed / 60:.1f} min already spent)")
         if len(rngs) != ranks.world_size:
@@ -153,7 +156,7 @@ def save_last(run: Run, state: State) -> None:
         "elapsed": state.elapsed, "gen": nets.gen.state_dict(), "ema": nets.ema.state_dict(),
         "opt_g": nets.opt_g.state_dict(), "disc": nets.disc.state_dict() if adv else {},
         "opt_d": nets.opt_d.state_dict() if adv else {}, "rng": rngs[0]["cpu"], "rngs": rngs, "log": state.log,
-        "vals": state.vals, "best": state.best,
+        "vals": state.vals, "best": state.best, "best_crops": state.best_crops,
         # what generator_from_checkpoint reads, so `inpaint fill --method .../last.pt` runs the latest EMA
         "arch": run.cfg["model"], "kwargs": run.cfg["kwargs"], "state": nets.ema.state_dict(), "params": run.cfg,
         "init": run.init_record,
@@ -162,26 +165,68 @@ def save_last(run: Run, state: State) -> None:
     write_csv(run.log_dir / "val.csv", pd.DataFrame(state.vals))
 
 
+def beats(crops: list | None, best_crops: list | None, score: float | None, best: float | None,
+          higher: bool, photos: np.ndarray | None = None) -> tuple[bool, dict]:
+    """Whether a checkpoint beats the best one so far on the validation crops, and the comparison's figures.
+
+    With each crop's scores (a validation function that gives PER_CROP), the paired difference
+    candidate - best must beat zero by more than its standard error, and when `photos` says which
+    validation photo each crop shows, that standard error is the photos' (crops of one photo are not
+    independent evidence) and the candidate must be no worse on any photo. So a step wins only by more
+    than the validation set's noise and without trading one kind of photo for another, and the first
+    candidate (step 0, the checkpoint a fine-tune starts from) stays unless training measurably improved
+    on it. Without per-crop scores, any better mean wins."""
+    if score is None:
+        return False, {}
+    if best is None:
+        return True, {}
+    if crops is None or best_crops is None or len(crops) != len(best_crops) or len(crops) < 2:
+        return (score > best if higher else score < best), {}
+    sign = 1.0 if higher else -1.0
+    gain = sign * (np.asarray(crops, dtype=np.float64) - np.asarray(best_crops, dtype=np.float64))  # > 0: better
+    keep = np.isfinite(gain)
+    units = [gain[keep]]
+    if photos is not None and len(photos) == len(gain):
+        labels = np.asarray(photos)[keep]
+        units = [gain[keep][labels == p] for p in np.unique(labels)]
+    if len(units) >= 2:  # one value per photo
+        per = np.array([u.mean() for u in units])
+        mean, se, worst = float(per.mean()), float(per.std(ddof=1) / len(per) ** 0.5), float(per.min())
+        figures = {"vs_best": sign * mean, "vs_best_se": se, "vs_best_worst_photo": sign * worst}
+        return mean > se and worst >= 0, figures
+    g = units[0]  # one photo, or photos unknown: crop by crop
+    if len(g) < 2:
+        return False, {}
+    mean, se = float(g.mean()), float(g.std(ddof=1) / len(g) ** 0.5)
+    return mean > se, {"vs_best": sign * mean, "vs_best_se": se}
+
+
 def run_validation(run: Run, state: State) -> None:
     """Score the EMA generator on the validation set (rank 0 only), add a row to the validation log, draw
-    the sample grid, and write best.pt when the score is the best so far (or there is none yet)."""
+    the sample grid, and write best.pt when this step beats the best so far by more than the noise
+    (`beats`), or when there is none yet."""
     if not run.ranks.main:  # the others go on to the next step and wait for rank 0 in its gradient exchange
         return
     cfg, ema = run.cfg, run.nets.ema
     preds = predict(ema, run.val_images, run.val_masks, run.device, cfg["batch_size"])
     scores = run.validate(to_nchw(preds), to_nchw(run.val_images), masks_to_nchw(run.val_masks)) if run.validate else {}
+    scores = dict(scores)
+    crops = (scores.pop(PER_CROP, None) or {}).get(cfg["best_metric"])
     # the first validation scores the untrained model, i.e. its starting fill: every row carries
     # that reference, which the val_curve plot draws as a line
     start = {f"{k}_start_fill": v for k, v in (state.vals[0] if state.vals else scores).items()
              if k in scores and not k.endswith("_se")}
-    state.vals.append({"step": state.step, "images": state.images, **scores, **start})
     if run.sample_grid:
         run.sample_grid(run.out / "samples" / f"step_{state.step:06d}.png", run.val_images[:4], run.val_masks[:4],
                         preds[:4])
-    score, best = scores.get(cfg["best_metric"]), state.best
-    better = score is not None and (best is None or (score > best if cfg["best_higher"] else score < best))
-    if better or not (run.out / "best.pt").exists():
-        state.best = score if score is not None else best
+    score = scores.get(cfg["best_metric"])
+    better, versus = beats(crops, state.best_crops, score, state.best, cfg["best_higher"], run.val_photos)
+    first = not (run.out / "best.pt").exists()
+    state.vals.append({"step": state.step, "images": state.images, **scores, **start,
+                       **{f"{cfg['best_metric']}_{k}": v for k, v in versus.items()}, "chosen": int(better or first)})
+    if better or first:
+        state.best = score if score is not None else state.best
+        state.best_crops = crops
         save_checkpoint(run.out / "best.pt", {
             "format": CHECKPOINT_FORMAT, "arch": cfg["model"], "kwargs": cfg["kwargs"],
             "state": ema.state_dict(), "step": state.step, "params": cfg, "val": scores, "init": run.init_record,
@@ -189,7 +234,7 @@ def run_validation(run: Run, state: State) -> None:
 
 
 def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: np.ndarray, out_dir: str | Path,
-          log_dir: str | Path, validate=None, sample_grid=None, on_step=None) -> dict:
+          log_dir: str | Path, validate=None, sample_grid=None, on_step=None, val_photos=None) -> dict:
     """Train one generator as `cfg` says; resumable from `out_dir/last.pt`. Returns a summary dict.
 
     Args:
@@ -204,6 +249,8 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.
         on_step: fn(step) called after each step's checkpointing, or None (tests stop a run there).
+        val_photos: which validation photo each crop shows (`inpaint.data.val_photos`), or None: best.pt
+            then compares checkpoints photo by photo (`beats`).
     Only rank 0 validates and writes; every process returns the summary.
     """
     ranks = distributed.ranks()
@@ -213,13 +260,13 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
     created = distributed.start(ranks, dist_cfg["backend"], device)
     try:
         return _train(cfg, train_paths, val_images, val_masks, Path(out_dir), Path(log_dir), validate, sample_grid,
-                      on_step, ranks, device)
+                      on_step, ranks, device, val_photos)
     finally:
         distributed.stop(created)
 
 
 def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, validate_fn, sample_grid, on_step,
-           ranks: distributed.Ranks, device: torch.device) -> dict:
+           ranks: distributed.Ranks, device: torch.device, val_photos=None) -> dict:
     main = ranks.main
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -237,7 +284,7 @@ def _train(cfg, train_paths, val_images, val_masks, out: Path, log_dir: Path, va
     if ranks.rank > 0:  # same weights everywhere, but each process's random draws (a VAE's noise) its own
         torch.manual_seed(cfg["seed"] * 1000 + ranks.rank)
     run = Run(cfg, nets, out, log_dir, ranks, device, _fingerprint(cfg, train_paths, init and init["sha256"]),
-              init_record, val_images, val_masks, validate_fn, sample_grid)
+              init_record, val_images, val_masks, validate_fn, sample_grid, val_photos)
     state = resume(run) or State()
     if init is not None and state.step == 0:
         load_start(nets, init, cfg.get("init_optimizers", False))

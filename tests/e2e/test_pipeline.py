@@ -31,8 +31,7 @@ TOY = {
                          "val_size": 2, "workers": 0, "device": "auto" if DEVICE == "cuda" else DEVICE},
               "lama": {"distributed": {"nproc_per_node": NPROC}}},  # one stage data-parallel (torchrun)
     "evaluate": {"bootstrap": 50, "samples": 2, "device": DEVICE,
-                 "methods": ["lama", "deepfill", "autoencoder", "vae", "hybrid", "telea", "navier_stokes",
-                             "biharmonic", "patch_match"]},
+                 "baselines": ["hybrid", "telea", "navier_stokes", "biharmonic", "patch_match"]},
 }
 pytestmark = pytest.mark.e2e
 
@@ -101,9 +100,9 @@ def test_reports_are_complete_and_well_formed(project):
     dst, _ = project
     params = yaml.safe_load((dst / "params.yaml").read_text())
     metrics = params["evaluate"]["metrics"]
-    # lama fine-tunes the shipped checkpoint, which is scored beside it without being listed
-    assert params["train"]["lama"]["init_from"] == "pretrained/lama"
-    methods = params["evaluate"]["methods"] + ["pretrained/lama"]
+    # lama fine-tunes the shipped checkpoint, which is scored beside it
+    assert params["train"]["lama"]["init_from"] == "pretrained/lama" and params["evaluate"]["pretrained"] == ["lama"]
+    methods = ["pretrained/lama"] + params["train"]["models"] + params["evaluate"]["baselines"]
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
     per_image = pd.read_csv(dst / "reports/per_image.csv")
     assert list(per_image.columns) == ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
@@ -122,6 +121,11 @@ def test_reports_are_complete_and_well_formed(project):
         assert "all" in groups and set(pairs.mask_kind) <= set(groups) and set(pairs.bucket) <= set(groups)
     summary = (dst / "reports/summary.md").read_text()
     assert all(m in summary for m in methods)
+    overview = summary[summary.index("## Overview"):].split("\n\n")[1].splitlines()[2:]
+    assert [row.split(" | ")[0].lstrip("| ") for row in overview] == methods  # each model beside its start
+    for method in methods:  # one cached folder per method: its fills, scores and timing
+        folder = dst / "predictions" / method
+        assert len(list((folder / "fills").glob("*.png"))) == len(pairs) and (folder / "timing.json").is_file()
     assert "fine-tuned from pretrained/lama" in summary and "| lama | pretrained/lama (the checkpoint it was fine-tuned from) |" in summary
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
@@ -138,12 +142,15 @@ def test_second_repro_does_nothing(project):
 
 
 def test_evaluating_again_changes_no_tracked_report_file(project):
-    """Wall-clock timings go to timings.json (DVC-cached, outside git), so a rerun leaves git clean."""
+    """Wall-clock timings go to timing.json and timings.json (DVC-cached, outside git), so refilling a
+    method and rewriting the report leaves git clean."""
     dst, _ = project
     tracked = ["reports/summary.md", "reports/metrics.json", "reports/breakdown.json", "reports/plots/lpips.csv"]
     before = {f: (dst / f).read_bytes() for f in tracked}
-    out = run(["dvc", "repro", "-f", "-s", "evaluate"], dst)
-    assert "Running stage 'evaluate'" in out.stdout and "Running stage 'train@" not in out.stdout
+    out = run(["dvc", "repro", "-f", "-s", "predict_baseline@telea"], dst)
+    assert "Running stage 'predict_baseline@telea'" in out.stdout and "Running stage 'train@" not in out.stdout
+    out = run(["dvc", "repro"], dst)  # its timing changed, so the report is written again; nothing else runs
+    assert "Running stage 'report'" in out.stdout and "Running stage 'predict" not in out.stdout
     assert {f: (dst / f).read_bytes() for f in tracked} == before
     timings = json.loads((dst / "reports/timings.json").read_text())
     assert timings["pairs"] > 0 and timings["threads"] >= 1 and "telea" in timings["seconds_per_pair"]
@@ -153,17 +160,18 @@ def test_evaluating_again_changes_no_tracked_report_file(project):
 @pytest.mark.hostile(11)
 def test_a_failed_evaluation_keeps_the_last_reports(project):
     """DVC leaves the persisted reports in place (without `persist` it deletes them when the stage starts)
-    and evaluate writes the new ones aside: a failed evaluation changes nothing in reports/."""
+    and the report stage writes the new ones aside: a failed evaluation changes nothing in reports/."""
     dst, _ = project
     files = sorted(p for p in (dst / "reports").rglob("*") if p.is_file())
     before = {p: p.read_bytes() for p in files}
     text = (dst / "params.yaml").read_text()
     params = yaml.safe_load(text)
-    params["evaluate"]["methods"].append("no_such_method")  # passes the schema, fails inside the stage
+    params["evaluate"]["baselines"].append("no_such_method")  # passes the schema, fails inside the stage
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         out = run(["dvc", "repro"], dst, check=False)
-        assert out.returncode != 0 and "Running stage 'evaluate'" in out.stdout and "no_such_method" in out.stderr
+        assert out.returncode != 0 and "Running stage 'predict_baseline@no_such_method'" in out.stdout
+        assert "predict: params.yaml: evaluate.baselines[5] is 'no_such_method'; use one of [" in out.stderr
     finally:
         (dst / "params.yaml").write_text(text)
     assert sorted(p for p in (dst / "reports").rglob("*") if p.is_file()) == files
@@ -194,14 +202,14 @@ def _wait_until(seen, proc: subprocess.Popen, log: Path, timeout: float = 300) -
 def test_a_killed_evaluation_keeps_the_last_reports_and_the_next_run_finishes(project, tmp_path):
     dst, _ = project
     before = _reports(dst)
-    proc = _start(["dvc", "repro", "-f", "-s", "evaluate"], dst, tmp_path / "log")
+    proc = _start(["dvc", "repro", "-f", "-s", "report"], dst, tmp_path / "log")
     _wait_until(lambda: list((dst / "reports").glob(".staging.*/*")), proc, tmp_path / "log")  # writing reports
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert _reports(dst) == before and list((dst / "reports").glob(".staging.*"))  # the half-written ones aside
     # DVC drops the killed run's lock entries itself; the stage's next run (forced: nothing it depends on
     # changed, so DVC would skip it) removes the staging folder (git ignores it meanwhile)
-    rerun = run(["dvc", "repro", "-f", "-s", "evaluate"], dst)
+    rerun = run(["dvc", "repro", "-f", "-s", "report"], dst)
     assert "had been killed. Auto removed it" in rerun.stderr
     assert not list((dst / "reports").glob(".staging.*"))
     after = _reports(dst)
@@ -213,7 +221,7 @@ def test_a_killed_evaluation_keeps_the_last_reports_and_the_next_run_finishes(pr
 def test_a_second_repro_while_one_runs_is_refused_by_dvcs_lock(project, tmp_path):
     dst, _ = project
     before = _reports(dst)
-    first = _start(["dvc", "repro", "-f", "-s", "evaluate"], dst, tmp_path / "log")
+    first = _start(["dvc", "repro", "-f", "-s", "predict_baseline@patch_match"], dst, tmp_path / "log")
     try:
         _wait_until(lambda: "test pairs" in (tmp_path / "log").read_text(), first, tmp_path / "log")  # filling
         second = run(["dvc", "repro"], dst, check=False)
@@ -245,7 +253,7 @@ def test_changing_masks_params_reruns_only_masks_and_downstream(project):
     assert "Stage 'data' didn't change, skipping" in text
     assert "Running stage 'masks'" in text and "Running stage 'split'" in text
     assert "Stage 'train@lama' didn't change, skipping" in text  # the photo split did not change
-    assert "Running stage 'evaluate'" in text
+    assert "Running stage 'predict_baseline@telea'" in text and "Running stage 'report'" in text
     assert len(pd.read_csv(dst / "data/masks/masks.csv")) == 5 * 7
 
 
@@ -255,8 +263,12 @@ def test_changing_one_models_params_retrains_only_that_model(project):
     params["train"]["vae"]["loss"]["kl"] = 0.02
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     text = "".join(run(["dvc", "repro"], dst).stdout)
-    assert "Running stage 'train@vae'" in text and "Running stage 'evaluate'" in text
+    assert "Running stage 'train@vae'" in text and "Running stage 'predict@vae'" in text
+    assert "Running stage 'report'" in text
+    # nothing else is refilled: not the other models, the pretrained checkpoint, nor the classical methods
     assert "Running stage 'train@lama'" not in text and "Running stage 'train@deepfill'" not in text
+    assert [line for line in text.splitlines() if line.startswith("Running stage 'predict")] == [
+        "Running stage 'predict@vae':"]
 
 
 def test_experiments_are_compared_by_params_and_metrics(project):

@@ -69,3 +69,17 @@ def test_load_pairs(tmp_path):
     pairs = pd.DataFrame([{"path": str(p), "crop_x": 0, "crop_y": 0, "crop_size": 64, "mask_file": "m.png"}])
     images, masks = load_pairs(pairs, str(tmp_path), 16)
     assert images.shape == (1, 16, 16, 3) and masks.shape == (1, 16, 16) and masks.sum() == 16
+
+
+def test_the_validation_crops_take_the_photos_in_turn_as_val_photos_says(tmp_path):
+    from inpaint.atomic import write_png
+    from inpaint.data import MaskMix, make_val_set, val_photos
+
+    paths = []
+    for k, level in enumerate((0.1, 0.5, 0.9)):  # three flat photos, told apart by their grey level
+        paths.append(tmp_path / f"p{k}.png")
+        write_png(paths[-1], np.full((40, 40, 3), level, np.float32))
+    images, _ = make_val_set([str(p) for p in paths], 16, MaskMix({"box": 1}, 0.1, 0.3), 7, seed=0)
+    photos = val_photos(7, 3)
+    assert photos.tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert np.allclose(images.mean(axis=(1, 2, 3)), np.array([0.1, 0.5, 0.9])[photos], atol=0.01)

@@ -134,8 +134,8 @@ def stage_refuses(tmp_path, name, change, message, *args):
 
 
 TRAIN_ARGS = ("--split", "data/split", "--out", "models/foo", "--logs", "logs/foo")
-EVALUATE_ARGS = ("--pairs", "data/split/test_pairs.csv", "--masks", "data/masks", "--checkpoints", "models",
-                 "--out", "reports")
+PREDICT_ARGS = ("--pairs", "data/split/test_pairs.csv", "--masks", "data/masks", "--checkpoints", "models",
+                "--out", "predictions/telea")
 
 
 @hostile(7)
@@ -159,16 +159,18 @@ def test_row09_an_unknown_loss_key_is_an_error(tmp_path):
 
 @hostile(10)
 def test_row10_an_unknown_method_is_named_before_any_method_runs(tmp_path):
-    stage_refuses(tmp_path, "evaluate", lambda p: p["evaluate"].update(methods=["telea", "foo"]),
-                  r"^evaluate: .*'foo'", *EVALUATE_ARGS)
+    stage_refuses(tmp_path, "predict", lambda p: p["evaluate"].update(baselines=["telea", "foo"]),
+                  r"^predict: params\.yaml: evaluate\.baselines\[1\] is 'foo'; use one of \[", "--method", "telea",
+                  *PREDICT_ARGS)
 
 
 @hostile(11)
 def test_row11_reports_are_persisted_and_restorable():
     """Row 11 runs the real `dvc repro` in tests/e2e/test_pipeline.py::test_a_failed_evaluation_keeps_the_last_reports;
-    here, the declaration it relies on: DVC never deletes a report before evaluate runs (persist), and each
-    one can be restored, by `dvc checkout` (cached) or by git (the small ones, tracked in git)."""
-    outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]["outs"]
+    here, the declaration it relies on: DVC never deletes a report before the report stage runs (persist), and
+    each one can be restored, by `dvc checkout` (cached) or by git (the small ones, tracked in git)."""
+    report = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    outs = report["outs"] + report["metrics"]
     tracked = set(subprocess.run(["git", "ls-files", "reports"], cwd=ROOT, capture_output=True, text=True).stdout.split())
     assert outs and all(isinstance(o, dict) for o in outs)
     for out in outs:

@@ -76,3 +76,22 @@ def test_a_model_name_means_the_same_from_any_folder_and_two_of_a_name_are_an_er
     assert method_source("tiny", "models") == Path("models/tiny/best.pt")  # a folder given: that one only
     monkeypatch.chdir(project)  # in the project, ./models is the project's: one folder, no ambiguity
     assert model_folders(None) == [Path("models")] and method_source("tiny", None) == Path("models/tiny/best.pt")
+
+
+def test_the_names_known_before_torch_loads_are_the_registries_keys():
+    from inpaint.baselines import BASELINES
+    from inpaint.models import GENERATORS
+    from inpaint.names import BASELINE_NAMES, GENERATOR_NAMES
+
+    assert BASELINE_NAMES == tuple(BASELINES) and GENERATOR_NAMES == tuple(GENERATORS)
+
+
+def test_help_lists_the_methods_without_importing_torch_or_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom inpaint.cli import main\ntry:\n    main(['fill', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('torch', 'numba', 'cv2', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "baselines:   biharmonic, hybrid," in out and "pretrained:  pretrained/lama" in out
+    assert out.strip().endswith("LOADED []")

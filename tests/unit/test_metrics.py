@@ -194,3 +194,5 @@ def test_validation_scores_carry_their_standard_error():
     out = mean_scores(["hole_l1"])(pred, target, mask)
     assert out["hole_l1"] == pytest.approx(float(per_image.mean()))
     assert out["hole_l1_se"] == pytest.approx(float(per_image.std() / 2))  # sqrt(4 scored images)
+    crops = out["per_crop"]["hole_l1"]  # every crop, in order, for training's paired comparison
+    assert len(crops) == 5 and np.isnan(crops[4]) and crops[:4] == pytest.approx(per_image.tolist())

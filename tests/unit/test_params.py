@@ -53,6 +53,11 @@ def test_the_projects_params_pass():
     (lambda p: p["train"]["common"]["distributed"].update(nproc_per_node=0), r"train\.common\.distributed\.nproc_per_node is 0"),
     (lambda p: p["evaluate"].update(metrics=["psnr", "fid"]), r"evaluate\.metrics\[1\] is 'fid'"),
     (lambda p: p["evaluate"].update(bootstrap=0), r"evaluate\.bootstrap is 0"),
+    (lambda p: p["evaluate"].update(baselines=["telea", "lama"]), r"evaluate\.baselines\[1\] is 'lama'; use one of \["),
+    (lambda p: p["evaluate"].update(pretrained=["../lama"]), r"evaluate\.pretrained\[0\] is '\.\./lama'"),
+    (lambda p: p["evaluate"].update(methods=["lama"]),
+     r"evaluate\.methods is gone: every trained model in train\.models is evaluated; list shipped checkpoints in "
+     r"evaluate\.pretrained .* non-learned methods in evaluate\.baselines"),
     (lambda p: p["data"].update(on_error="ignore"), r"data\.on_error is 'ignore'; use one of \['fail', 'skip'\]"),
     (lambda p: p["split"].update(min_crop_scale=0), r"split\.min_crop_scale is 0; use a number above 0"),
     (lambda p: p.update(evalute={}), r"evalute is not a known section"),

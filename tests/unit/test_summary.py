@@ -131,13 +131,16 @@ def test_summary_requires_a_direction_for_every_metric():
         summary.summary_markdown(agg, {"psnr": True}, DESCRIPTIONS)
 
 
-def test_summary_shows_what_training_adds_before_the_overview():
+def test_summary_opens_with_the_overview_then_what_training_adds_and_ends_with_the_notes():
     per_image = _paired_frame()
     agg = stats.aggregate(per_image, n_boot=50)
     paired = stats.paired_differences(per_image, [("m", "s")], {"lpips": False, "psnr": True}, n_boot=50)
     paired["role"] = "its start"
-    md = summary.summary_markdown(agg, {"lpips": False, "psnr": True}, paired=paired)
-    assert md.index("## What training adds") < md.index("## Overview")
+    md = summary.summary_markdown(agg, {"lpips": False, "psnr": True}, paired=paired, lead="**Verdict:** m.",
+                                  notes="A caveat.")
+    assert md.startswith("# Inpainting results\n\n**Verdict:** m.\n\n## Overview\n")
+    assert md.index("## Overview") < md.index("## What training adds") < md.index("## lpips") < md.index("## Notes")
+    assert md.index("## Notes") < md.index("A caveat.") and md.index("percentile-bootstrap") > md.index("## Notes")
     assert "resampling unit is the photo (2 test photos" in md
     line = next(x for x in md.splitlines() if x.startswith("| m | s (its start) | all | 20 |"))
     assert line.endswith("| +0.0000 [-0.1000, +0.1000] | 50% | +0.500 [+0.000, +1.000] | 50% |")
@@ -160,7 +163,7 @@ def test_summary_shows_diverse_fills_beside_their_quality():
     diverse = pd.DataFrame([{"method": "m", "holes": "all", "pairs": 20, "samples": 4, "diversity": 0.0812,
                              "sample_lpips": 0.2101, "lpips": 0.1999}])
     md = summary.summary_markdown(agg, {"lpips": False, "psnr": True}, diverse=diverse)
-    assert md.index("## Diverse fills") < md.index("## Overview")
+    assert md.index("## Overview") < md.index("## Diverse fills") < md.index("## lpips")
     assert "| m | all | 20 | 4 | 0.0812 | 0.2101 | 0.1999 |" in md
     assert "## Diverse fills" not in summary.summary_markdown(agg, {"lpips": False, "psnr": True})
 

@@ -5,12 +5,15 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from inpaint import losses
 from inpaint.checkpoints import generator_from_checkpoint, load_checkpoint, save_checkpoint
+from inpaint.metrics import PER_CROP
 from inpaint.training import loop as training_loop
+from inpaint.training.loop import beats
 from inpaint.training.step import TrainingDiverged
 from testkit import TRAIN_CFG as CFG
 from testkit import hole_l1 as _validate
@@ -37,9 +40,37 @@ def test_validation_starts_at_step_0_and_best_is_never_worse_than_the_start(setu
     scores = iter([0.5, 0.7, 0.6])  # training only made it worse (hole_l1: lower is better)
     summary = _run(CFG, setup, tmp_path / "run", validate=lambda *a: {"hole_l1": next(scores)})
     val = (tmp_path / "run/logs/val.csv").read_text().splitlines()
-    assert val == ["step,images,hole_l1,hole_l1_start_fill", "0,0,0.5,0.5", "3,6,0.7,0.5", "6,12,0.6,0.5"]
+    assert val == ["step,images,hole_l1,hole_l1_start_fill,chosen", "0,0,0.5,0.5,1", "3,6,0.7,0.5,0", "6,12,0.6,0.5,0"]
     best = load_checkpoint(tmp_path / "run/best.pt")
     assert best["step"] == 0 and best["val"] == {"hole_l1": 0.5} and summary["best"] == {"hole_l1": 0.5}
+
+
+def _crops(*values):
+    return {"hole_l1": float(np.mean(values)), PER_CROP: {"hole_l1": list(values)}}
+
+
+def test_a_later_step_wins_only_by_more_than_the_standard_error_of_the_paired_difference(setup, tmp_path):
+    # step 3: better on average (-0.01) but by less than the noise of its crop-by-crop difference; step 6:
+    # better on every crop by 0.05, a difference whose standard error is ~0
+    scores = iter([_crops(0.5, 0.4, 0.6, 0.5), _crops(0.45, 0.43, 0.58, 0.5), _crops(0.45, 0.35, 0.55, 0.45)])
+    _run(CFG, setup, tmp_path / "run", validate=lambda *a: next(scores))
+    val = pd.read_csv(tmp_path / "run/logs/val.csv")
+    assert val.chosen.tolist() == [1, 0, 1]
+    assert val.hole_l1_vs_best.round(4).tolist()[1:] == [-0.01, -0.05]
+    assert val.hole_l1_vs_best_se[1] > 0.01 and val.hole_l1_vs_best_se[2] < 1e-9
+    assert "per_crop" not in val and load_checkpoint(tmp_path / "run/best.pt")["step"] == 6
+
+
+@pytest.mark.parametrize("higher", [False, True])
+def test_beats_compares_crop_by_crop_in_the_metric_s_direction(higher):
+    sign = 1 if higher else -1
+    base = [0.5, 0.4, 0.6, 0.5]
+    clearly = [v + sign * 0.05 for v in base]
+    assert beats(clearly, base, 0.0, 0.0, higher)[0]
+    assert not beats([v - sign * 0.05 for v in base], base, 0.0, 0.0, higher)[0]
+    assert not beats(base, base, 0.0, 0.0, higher)[0]  # a tie keeps the earlier checkpoint
+    assert beats(None, None, 0.4 + sign * 0.1, 0.4, higher)[0]  # no per-crop scores: the better mean wins
+    assert beats([0.1], None, 0.1, None, higher)[0]  # the first candidate is always taken
 
 
 def _states(path):
@@ -184,3 +215,17 @@ def test_a_last_pt_with_the_older_random_state_format_resumes(setup, tmp_path, c
         save_checkpoint(out / "last.pt", state)
         assert _run(CFG, setup, out)["steps"] == 6
         assert "resuming autoencoder from step 4" in capsys.readouterr().out
+
+
+def test_with_photos_a_step_must_beat_the_photos_noise_and_be_no_worse_on_any_photo():
+    best = [0.50, 0.50, 0.40, 0.40, 0.60, 0.60]
+    photos = np.array([0, 0, 1, 1, 2, 2])
+    everywhere = [0.45, 0.45, 0.36, 0.36, 0.56, 0.56]  # better on every photo by about the same
+    won, figures = beats(everywhere, best, 0.0, 0.0, False, photos)
+    assert won and figures["vs_best"] == pytest.approx(-0.0433, abs=1e-4) and figures["vs_best_worst_photo"] < 0
+    traded = [0.40, 0.40, 0.30, 0.30, 0.61, 0.61]  # a big gain on two photos, worse on the third
+    assert beats(traded, best, 0.0, 0.0, False)[0]  # crop by crop it would win
+    won, figures = beats(traded, best, 0.0, 0.0, False, photos)
+    assert not won and figures["vs_best_worst_photo"] == pytest.approx(0.01)
+    even = [0.45, 0.55, 0.35, 0.45, 0.55, 0.65]  # better and worse crop by crop, each photo unchanged on average
+    assert not beats(even, best, 0.0, 0.0, False, photos)[0]
