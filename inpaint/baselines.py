@@ -10,26 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
-from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
 from inpaint.classical import biharmonic, check_image_and_mask, composite, navier_stokes, telea
-from inpaint.patch import patch_criminisi, patch_match
-from inpaint.start_fills import FILLS
+from inpaint.names import FILL_NAMES
 
 Baseline = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def as_baseline(fill_name: str) -> Baseline:
-    """A registered fill (`inpaint.start_fills.FILLS`, batched torch) as a baseline on one numpy image."""
-    fill = FILLS[fill_name]
+    """A registered fill (`inpaint.start_fills.FILLS`, batched torch) as a baseline on one numpy image; torch
+    loads on its first call, so naming or running a diffusion baseline never imports it."""
 
     def baseline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        from inpaint.arrays import masks_to_nchw, to_nchw, to_nhwc
+        from inpaint.start_fills import FILLS
+
         image, mask, hole = check_image_and_mask(image, mask)
         if not hole.any():
             return image.copy()
         with torch.no_grad():
-            filled = to_nhwc(fill(to_nchw(image), masks_to_nchw(hole.astype(np.float32))))[0]
+            filled = to_nhwc(FILLS[fill_name](to_nchw(image), masks_to_nchw(hole.astype(np.float32))))[0]
         return composite(filled, image, mask)
 
     baseline.__name__ = baseline.__qualname__ = f"{fill_name}_fill"
@@ -37,12 +39,25 @@ def as_baseline(fill_name: str) -> Baseline:
     return baseline
 
 
+def patch_method(name: str) -> Baseline:
+    """`inpaint.patch`'s `name` (PatchMatch, Criminisi), imported on its first call: numba loads only when a
+    patch method runs."""
+
+    def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        from inpaint import patch
+
+        return getattr(patch, name)(image, mask)
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = f"inpaint.patch.{name} (1 = hole)."
+    return run
+
+
 BASELINES: dict[str, Baseline] = {
     "telea": telea,
     "navier_stokes": navier_stokes,
     "biharmonic": biharmonic,
-    "patch_match": patch_match,
-    "patch_criminisi": patch_criminisi,
-    **{name: as_baseline(name) for name in FILLS},
+    "patch_match": patch_method("patch_match"),
+    "patch_criminisi": patch_method("patch_criminisi"),
+    **{name: as_baseline(name) for name in FILL_NAMES},
 }
-

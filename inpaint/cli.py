@@ -59,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _HelpWithMethods(argparse.Action):
-    """-h/--help that also lists the methods found on this machine (imports the registries, so only on demand)."""
+    """-h/--help that also lists the methods found on this machine (by name, from inpaint.names: no torch import)."""
 
     def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
         super().__init__(option_strings, dest, default=default, nargs=0,
@@ -89,12 +89,14 @@ def _positive(minimum: int, maximum: int | None = None):
 
 
 def cmd_fill(args) -> None:
-    from inpaint.checkpoints import pick_device
     from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, sample_jobs
     from inpaint.methods import resolve_method
 
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
-    pick_device(args.device)  # a device that is not there is an error for every method, a classical one too
+    if args.device not in ("auto", "cpu"):  # a device that is not there is an error for every method, a classical
+        from inpaint.checkpoints import pick_device  # one too (auto and cpu always are: no torch import for them)
+
+        pick_device(args.device)
     if args.checkpoints is not None and not Path(args.checkpoints).is_dir():
         print(f"inpaint fill: warning: --checkpoints {args.checkpoints} is not a folder; trained model names fall back "
               "to pretrained/<name>", file=sys.stderr)

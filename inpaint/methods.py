@@ -102,15 +102,15 @@ def method_source(name: str, checkpoints: str | Path | None, fallback_pretrained
 def resolve_method(name: str, checkpoints: str | Path | None, device: str = "auto", batch_size: int = 16,
                    fallback_pretrained: bool = False) -> Method:
     """Load the method `name` stands for (see `method_source`), ready to fill."""
-    from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
-    from inpaint.models import start_fill
-
     ckpt = method_source(name, checkpoints, fallback_pretrained)
-    if ckpt is None:
+    if ckpt is None:  # a baseline: torch loads only if it is one of the start fills
         from inpaint.baselines import BASELINES
 
         fn = BASELINES[name]
         return Method(name, lambda images, masks: np.stack([fn(i, m) for i, m in zip(images, masks)]))
+    from inpaint.checkpoints import generator_from_checkpoint, pick_device, predict
+    from inpaint.models import start_fill
+
     dev = pick_device(device)
     if ckpt.suffix == ".safetensors":  # a pretrained model: its card says how it was trained
         model, meta = load_generator(ckpt, dev)

@@ -124,11 +124,32 @@ def lpips_model(net: str = "alex", device: str | torch.device = "cpu") -> LPIPS:
 # ---------------------------------------------------------------------------------------------
 # Frozen ImageNet features (perceptual losses, and pretrained inputs for generators)
 
-# net -> (torchvision constructor name, {tap name: index of that ReLU in the net's .features}).
+# net -> (its `.features` layout, {tap name: index of that ReLU in the net's .features}). A layout lists
+# torchvision's layers in order: (out channels, kernel, stride, padding) is a conv followed by an in-place
+# ReLU, "M3" a 3x3/2 max-pool (AlexNet), "M2" a 2x2/2 one (VGG). Built here, so a model with a frozen trunk
+# loads without importing torchvision (seconds: it imports every model and detection op it has).
 TRUNKS = {
-    "vgg16": ("vgg16", VGG16_LAYERS),
-    "alexnet": ("alexnet", ALEXNET_LAYERS),
+    "vgg16": ([(64, 3, 1, 1), (64, 3, 1, 1), "M2", (128, 3, 1, 1), (128, 3, 1, 1), "M2",
+               (256, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M2", (512, 3, 1, 1), (512, 3, 1, 1), (512, 3, 1, 1),
+               "M2", (512, 3, 1, 1), (512, 3, 1, 1), (512, 3, 1, 1), "M2"], VGG16_LAYERS),
+    "alexnet": ([(64, 11, 4, 2), "M3", (192, 5, 1, 2), "M3", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M3"],
+                ALEXNET_LAYERS),
 }
+
+
+def trunk(net: str) -> nn.Sequential:
+    """The `.features` of torchvision's `net` (same layers, indices and parameter names), untrained."""
+    layers, channels = [], 3
+    for spec in TRUNKS[net][0]:
+        if spec == "M3":
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        elif spec == "M2":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            out, kernel, stride, padding = spec
+            layers += [nn.Conv2d(channels, out, kernel, stride=stride, padding=padding), nn.ReLU(inplace=True)]
+            channels = out
+    return nn.Sequential(*layers)
 
 
 def _layers(net: str, layers) -> tuple[str, ...]:
@@ -149,15 +170,13 @@ class Features(nn.Module):
 
     def __init__(self, net: str = "vgg16", layers: tuple[str, ...] | None = None):
         super().__init__()
-        import torchvision
-
         self.net = net
         self.layers = _layers(net, layers)
-        name, taps = TRUNKS[net]
+        taps = TRUNKS[net][1]
         self._taps = {taps[n]: n for n in self.layers}
         last = max(self._taps)
         with torch.device("meta"):  # every parameter is assigned from the cache below
-            self.features = getattr(torchvision.models, name)(weights=None).features[: last + 1]
+            self.features = trunk(net)[: last + 1]
         weights = load_weights(net)
         self.features.load_state_dict({k: weights[f"features.{k}"] for k in self.features.state_dict()},
                                       strict=True, assign=True)

@@ -81,9 +81,11 @@ def test_a_model_name_means_the_same_from_any_folder_and_two_of_a_name_are_an_er
 def test_the_names_known_before_torch_loads_are_the_registries_keys():
     from inpaint.baselines import BASELINES
     from inpaint.models import GENERATORS
-    from inpaint.names import BASELINE_NAMES, GENERATOR_NAMES
+    from inpaint.names import BASELINE_NAMES, FILL_NAMES, GENERATOR_NAMES
+    from inpaint.start_fills import FILLS
 
     assert BASELINE_NAMES == tuple(BASELINES) and GENERATOR_NAMES == tuple(GENERATORS)
+    assert FILL_NAMES == tuple(FILLS)
 
 
 def test_help_lists_the_methods_without_importing_torch_or_numba():
@@ -95,3 +97,22 @@ def test_help_lists_the_methods_without_importing_torch_or_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "baselines:   biharmonic, hybrid," in out and "pretrained:  pretrained/lama" in out
     assert out.strip().endswith("LOADED []")
+
+
+def test_a_diffusion_fill_runs_without_importing_torch_or_numba(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from inpaint.atomic import write_png
+
+    write_png(tmp_path / "p.png", np.random.default_rng(0).random((32, 32, 3)).astype(np.float32))
+    hole = np.zeros((32, 32), np.float32)
+    hole[8:20, 8:20] = 1
+    write_png(tmp_path / "m.png", hole)
+    code = (f"import sys\nfrom inpaint.cli import main\nmain(['fill', '--method', 'telea', '--image', {str(tmp_path / 'p.png')!r}, "
+            f"'--mask', {str(tmp_path / 'm.png')!r}, '--out', {str(tmp_path / 'o.png')!r}, '--quiet'])\n"
+            "print('LOADED', sorted(m for m in ('torch', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("LOADED []") and (tmp_path / "o.png").is_file()

@@ -461,3 +461,27 @@ def test_lpips_in_region_averages_the_distance_map_over_the_mask(real_dir):
     assert not lp.inner.spatial  # the shared module is left as it was
     with pytest.raises(ValueError, match="mask"):
         lp.in_region(x, y, hole[:, :, :32])
+
+
+@pytest.mark.parametrize("net", ["alexnet", "vgg16"])
+def test_our_trunk_is_torchvisions_features_layer_for_layer(net):
+    import torchvision
+
+    from inpaint.perceptual import trunk
+
+    ours, theirs = trunk(net), getattr(torchvision.models, net)(weights=None).features
+    assert [repr(m) for m in ours] == [repr(m) for m in theirs]  # types, shapes, strides, padding, in-place
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ours(x.clone()), theirs(x.clone()))
+
+
+def test_a_model_with_a_frozen_trunk_loads_without_torchvision():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom inpaint.perceptual import features\nf = features('alexnet', ['relu1'])\n"
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
