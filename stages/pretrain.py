@@ -111,6 +111,7 @@ def main() -> None:
     mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
     val_images, val_masks = make_val_set(val_paths, cfg["image_size"], mix, cfg.pop("val_size"), cfg["seed"])
     run = Path(args.run) / model
+    code = args.commit or commit()  # the code that trains: taken now, not after hours of edits to the checkout
     t0 = time.perf_counter()
     summary = train(cfg, train_paths, val_images, val_masks, run, run / "logs", mean_scores(cfg["val_metrics"]),
                     sample_grid(model))
@@ -132,7 +133,7 @@ def main() -> None:
         "training_hours": round(summary["minutes"] / 60, 3), "wall_clock_hours": round(wall / 3600, 3),
         "stopped_by": summary["stopped_by"], "device": device_name(pick_device(cfg["device"])),
         "images_per_second": summary["images_per_second"], "torch": torch.__version__,
-        "commit": args.commit or commit(), "params": cfg,
+        "commit": code, "params": cfg,
         "validation": {"first": vals[0] if vals else None, "best": best.get("val")},
     }
     write_text(run / "card.json", json.dumps(card, indent=1) + "\n")

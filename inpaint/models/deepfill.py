@@ -141,13 +141,17 @@ class ContextualAttention(nn.Module):
     def __init__(self, ksize: int = 3, rate: int = 2, softmax_scale: float = 10.0):
         super().__init__()
         self.ksize, self.rate, self.softmax_scale = ksize, rate, softmax_scale
+        self.record = False  # set by `attention_offsets`: keep the last attention weights in `self.weights`
+        self.weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hole = F.interpolate(mask.float(), size=x.shape[-2:], mode="area").gt(0).float()  # (N, 1, h, w)
         # float32 even under autocast: bf16 scores (8 mantissa bits) times softmax_scale blur the
         # ranking of close matches
         with torch.autocast(x.device.type, enabled=False):
-            out, _ = contextual_attention(x.float(), x.float(), hole, self.ksize, self.rate, self.softmax_scale)
+            out, weights = contextual_attention(x.float(), x.float(), hole, self.ksize, self.rate, self.softmax_scale)
+        if self.record:
+            self.weights = weights  # (N, L, h / rate, w / rate)
         return out.to(x.dtype)
 
 
@@ -168,6 +172,8 @@ class DeepFill(nn.Module):
             0.6 GMAC for a 512 px image (rate 1: 11 GMAC) with a 1/8-resolution bottleneck.
         softmax_scale: sharpness of the attention softmax.
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
+        attention: False drops the contextual-attention op from the attention branch (its gated convs
+            stay): the ablation of what copying adds at the same size and budget.
     """
 
     def __init__(
@@ -179,9 +185,11 @@ class DeepFill(nn.Module):
         attention_rate: int = 2,
         softmax_scale: float = 10.0,
         init_fill: str = "hybrid",
+        attention: bool = True,
     ):
         super().__init__()
         self.init_fill = check_init_fill(init_fill)
+        self.scale = 2**n_down  # image pixels per bottleneck pixel
         self.size_multiple = 2**n_down * attention_rate
         ws = widths(width, n_down, max_width)
         c = ws[-1]
@@ -195,7 +203,7 @@ class DeepFill(nn.Module):
         # refinement: a dilated-conv branch and a contextual-attention branch, merged, decoded
         self.refine_conv = nn.Sequential(encoder(4, ws), *dilated())
         self.refine_attn_in = nn.Sequential(encoder(4, ws), GatedConv(c, c))
-        self.attention = ContextualAttention(3, attention_rate, softmax_scale)
+        self.attention = ContextualAttention(3, attention_rate, softmax_scale) if attention else None
         self.refine_attn_out = nn.Sequential(GatedConv(c, c), GatedConv(c, c))
         self.refine_out = nn.Sequential(GatedConv(2 * c, c), GatedConv(c, c), decoder(ws))
         self.refine_head = zero_init(nn.Conv2d(width, 3, 3, padding=1))
@@ -216,6 +224,7 @@ class DeepFill(nn.Module):
         composed = mask * coarse + image * (1.0 - mask)  # (N, 3, H, W) hole pixels never enter
         x2 = torch.cat([composed, mask], dim=1)  # (N, 4, H, W)
         conv_branch = self.refine_conv(x2)  # (N, C, h, w)
-        attn_branch = self.refine_attn_out(self.attention(self.refine_attn_in(x2), mask))  # (N, C, h, w)
+        attn_in = self.refine_attn_in(x2)  # (N, C, h, w)
+        attn_branch = self.refine_attn_out(self.attention(attn_in, mask) if self.attention else attn_in)
         h = self.refine_out(torch.cat([conv_branch, attn_branch], dim=1))  # (N, width, H, W)
         return {"pred": clamp01(composed + self.refine_head(h)), "coarse": coarse}

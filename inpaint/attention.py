@@ -1,0 +1,86 @@
+"""Where an attention model copied from: the argmax of its contextual attention, per hole location, and a
+picture of it.
+
+DeepFill's refinement stage fills each bottleneck location of the hole with a softmax-weighted copy of
+known-region patches (models/deepfill.py: contextual_attention). `attention_sources` runs the model once
+and reads, for every location of the attention's matching grid, the known patch of highest weight:
+its offset in image pixels and that weight. `source_picture` draws it: every known pixel gets the
+colour of its position (hue around the image centre, brighter towards the edges... a smooth 2-D colour
+code), shown dimmed; every hole pixel gets, at full brightness, the colour of the place it drew from. A
+hole patch that copied the brick wall on its left shows the wall's colour code; one that drew from all
+over the image shows a mixture of codes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from inpaint.models import pad_to_multiple
+
+
+def attention_cell(model) -> int:
+    """Image pixels per location of the attention's matching grid (bottleneck scale x attention rate)."""
+    return model.scale * model.attention.rate
+
+
+@torch.no_grad()
+def attention_sources(model, image: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run `model` (a DeepFill with attention, eval mode) once on one image and read its attention.
+
+    Args:
+        image: (1, 3, H, W) float in [0, 1]; mask: (1, 1, H, W) float, 1 = hole. Any H, W (padded as a fill is).
+    Returns:
+        fill: (H, W, 3) float32, the composited fill of this same run;
+        source: (H, W, 2) float32, per pixel the (y, x) image position of the centre of the known patch its
+            attention location weighted most (NaN where no known patch was valid);
+        weight: (H, W) float32, that patch's softmax weight (1 = copied from one place; small = a blend).
+    """
+    if getattr(model, "attention", None) is None:
+        raise ValueError("attention_sources: the model has no contextual attention (a deepfill built with attention: true)")
+    if image.shape[0] != 1:
+        raise ValueError(f"attention_sources: one image at a time, got a batch of {image.shape[0]}")
+    h, w = image.shape[-2:]
+    padded_image, padded_mask = pad_to_multiple(image, mask, model.size_multiple)
+    model.attention.record = True
+    try:
+        pred = model(padded_image, padded_mask)["pred"][..., :h, :w]
+        weights = model.attention.weights  # (1, L, gh, gw): over L = gh * gw key locations
+    finally:
+        model.attention.record, model.attention.weights = False, None
+    fill = (mask * pred + (1 - mask) * image)[0].permute(1, 2, 0).float().cpu().numpy()
+    gh, gw = weights.shape[-2:]
+    best, index = weights[0].max(dim=0)  # (gh, gw): the strongest key's weight and index
+    cell = attention_cell(model)
+    ky, kx = (index // gw).float(), (index % gw).float()
+    source = torch.stack([ky, kx], dim=-1) * cell + cell / 2  # (gh, gw, 2): the key patch's centre, image pixels
+    source[best <= 0] = float("nan")  # no valid key (an all-hole image)
+    up = lambda a: np.repeat(np.repeat(a, cell, axis=0), cell, axis=1)[:h, :w]  # noqa: E731 (grid -> pixels)
+    return fill.astype(np.float32), up(source.cpu().numpy()).astype(np.float32), up(best.cpu().numpy()).astype(np.float32)
+
+
+def position_colours(h: int, w: int) -> np.ndarray:
+    """A smooth colour per position of an h x w image, (h, w, 3) in [0, 1]: red grows to the right, blue
+    downwards, green towards the centre, so nearby places look alike and distant ones differ."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = x / max(w - 1, 1), y / max(h - 1, 1)
+    green = 1 - np.hypot(u - 0.5, v - 0.5) / np.hypot(0.5, 0.5)
+    return np.stack([u, green, v], axis=-1).astype(np.float32)
+
+
+def source_picture(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32: known pixels in their own position colour at half brightness, hole pixels in the
+    position colour of the place they drew from at full brightness (black where nothing was valid).
+
+    Args:
+        source: (H, W, 2) from `attention_sources`; mask: (H, W) float, 1 = hole.
+    """
+    h, w = mask.shape
+    codes = position_colours(h, w)
+    picture = 0.5 * codes
+    hole = mask > 0.5
+    valid = hole & np.isfinite(source).all(axis=-1)
+    sy = np.clip(np.nan_to_num(source[..., 0]), 0, h - 1).astype(int)
+    sx = np.clip(np.nan_to_num(source[..., 1]), 0, w - 1).astype(int)
+    picture[hole] = 0.0
+    picture[valid] = codes[sy[valid], sx[valid]]
+    return picture.astype(np.float32)
