@@ -146,13 +146,14 @@ _GROUPS = either(number(0, 1, lo_open=True, hi_open=True), integer(1),
                  fix="use a ratio below 1 (e.g. 0.1) or a whole number of photo groups (e.g. 2)")
 SPLIT = section({"val": _GROUPS, "test": _GROUPS, "pairs_per_cell": integer(1), "min_crop_scale": number(0, 1, lo_open=True)})
 
-# pretrain/params.yaml: its `train` overrides any key of params.yaml's train.common and is checked by the
-# train schema once merged (stages/pretrain.py); the model name, by the presence of its train.<model>
-PRETRAIN_SECTIONS = ("model", "data", "train", "heldout")
+# pretrain/params.yaml: `models` names the pretrain@<model> stages; its `train` mirrors params.yaml's (`common`
+# for every model, then `<model>`), overrides params.yaml's recipe key by key and is checked by the train
+# schema once merged (stages/pretrain.py)
+PRETRAIN_SECTIONS = ("models", "data", "train", "heldout")
 PRETRAIN = {
-    "model": name,
+    "models": items(name, min_len=1),
     "data": section({"name": text, "folders": items(text, min_len=1), "val_photos": integer(1)}),
-    "train": mapping(),
+    "train": mapping(mapping(), keys=name),
     "heldout": section({"photos": text, "masks": text, "per_photo": integer(1), "methods": items(text, min_len=1),
                         "seed": integer(0)}),
 }

@@ -6,10 +6,11 @@ writes the model card `<out>/<model>.json`). Shipping it is a separate, delibera
 
 The recipe is params.yaml's (train.common, then train.<model> without its fine-tuning keys
 `init_from`, `init_optimizers`, `lr_g`, `lr_d`: pretraining starts from scratch at train.common's
-rates), overridden key by key by pretrain/params.yaml's `train`. Resumable from `<run>/last.pt`.
+rates), overridden key by key by pretrain/params.yaml's train.common and then its train.<model>.
+Resumable from `<run>/<model>/last.pt`.
 
-  python stages/pretrain.py --params params.yaml --pretrain pretrain/params.yaml --out pretrain/runs/export --run pretrain/runs
-  ... -S train.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
+  python stages/pretrain.py --model deepfill --params params.yaml --pretrain pretrain/params.yaml --out pretrain/runs/export --run pretrain/runs
+  ... -S train.common.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
 """
 import argparse
 import hashlib
@@ -36,13 +37,20 @@ from inpaint.training.loop import train
 from inpaint.training.step import TrainingDiverged
 
 
-def pretrain_config(params: dict, pre: dict, file: str = "pretrain/params.yaml") -> dict:
-    """The training config of a pretraining run: params.yaml's recipe for pre["model"] from scratch (its
-    fine-tuning keys dropped, so train.common's rates apply), pretrain's `train` merged in key by key and
-    checked by the train schema (a misspelt key is an error naming `file`, not ignored for hours)."""
-    model = pre["model"]
+def pretrain_config(params: dict, pre: dict, model: str, file: str = "pretrain/params.yaml") -> dict:
+    """The training config of `model`'s pretraining run: params.yaml's recipe for it from scratch (train.common,
+    then train.<model> without its fine-tuning keys, so train.common's rates apply), overridden key by key by
+    pretrain's train.common and then its train.<model>, and checked by the train schema (a misspelt key is an
+    error naming `file`, not ignored for hours)."""
+    if model not in params["train"]:
+        raise ValueError(f"{file}: {model!r} has no train.{model} section in params.yaml (train.models' recipes)")
+    for key in pre["train"]:
+        if key != "common" and key not in params["train"]:
+            raise ValueError(f"{file}: train.{key} is neither `common` nor a model of params.yaml's train section "
+                             f"({sorted(k for k in params['train'] if k not in ('models', 'common'))}); a typo?")
     own = {k: v for k, v in (params["train"][model] or {}).items() if k not in FINE_TUNING}
-    params = {**params, "train": {**params["train"], model: merge(own, pre["train"])}}
+    over = merge(pre["train"].get("common") or {}, pre["train"].get(model) or {})
+    params = {**params, "train": {**params["train"], model: merge(own, over)}}
     check(params, {"train": params_checker()}, f"{file} train (merged into params.yaml's train.{model})")
     return model_config(params, model)
 
@@ -86,6 +94,7 @@ def device_name(device: torch.device) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="the generator to pretrain: one of pretrain/params.yaml's models")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--pretrain", default="pretrain/params.yaml")
     ap.add_argument("--out", default="pretrain/runs/export", help="folder for <model>.safetensors")
@@ -98,10 +107,10 @@ def main() -> None:
         set_param(pre, item, args.pretrain, new_keys_under=("train",))  # train: any key of train.common
     check(pre, PRETRAIN, args.pretrain, PRETRAIN_SECTIONS)  # an override checked as the file is
     params = load(args.params, {"base": BASE, "train": params_checker()})
-    model = pre["model"]
-    if model not in params["train"]:
-        raise ValueError(f"{args.pretrain} model: {model!r} has no train.{model} section in {args.params}")
-    cfg = pretrain_config(params, pre, args.pretrain)
+    model = args.model
+    if model not in pre["models"]:
+        raise ValueError(f"--model {model}: not one of {args.pretrain}'s models {pre['models']}; add it there")
+    cfg = pretrain_config(params, pre, model, args.pretrain)
 
     photos = photo_list(pre["data"]["folders"])
     n_val = pre["data"]["val_photos"]

@@ -56,7 +56,8 @@ def package_files(script: Path) -> set[str]:
 def _stages() -> list[tuple[str, list[str], Path]]:
     """(stage name, deps, script) for every stage of both pipelines (the main one and pretrain/, whose
     stages run from the repository root); foreach stages once per item."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = {"": yaml.safe_load((ROOT / "params.yaml").read_text()),
+              "pretrain/": yaml.safe_load((ROOT / "pretrain" / "params.yaml").read_text())}
     out = []
     specs = [("", yaml.safe_load((ROOT / "dvc.yaml").read_text())),
              ("pretrain/", yaml.safe_load((ROOT / "pretrain" / "dvc.yaml").read_text()))]
@@ -69,8 +70,8 @@ def _stages() -> list[tuple[str, list[str], Path]]:
         script = next(w for w in body["cmd"].split() if w.endswith(".py"))
         deps = [d if isinstance(d, str) else next(iter(d)) for d in body.get("deps", [])]
         deps = [d.removeprefix("../") if name.startswith("pretrain/") else d for d in deps]
-        if "foreach" in stage:
-            items = params
+        if "foreach" in stage:  # over a list of the pipeline's own params.yaml
+            items = params["pretrain/" if name.startswith("pretrain/") else ""]
             for key in stage["foreach"].strip("${} ").split("."):
                 items = items[key]
             out += [(f"{name}@{item}", [d.replace("${item}", item) for d in deps], ROOT / script) for item in items]

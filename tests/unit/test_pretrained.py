@@ -126,18 +126,43 @@ def test_pretraining_learns_from_scratch_at_the_common_rates_whatever_the_fine_t
     pre = yaml.safe_load((root / "pretrain" / "params.yaml").read_text())
     params["train"]["lama"].update(init_from="pretrained/lama", lr_g=1e-5, lr_d=1e-6, init_optimizers=True,
                                    loss={"adv": 0.3})
-    pre["train"].update(loss={"kl": 0.5})
-    cfg = _stage("pretrain").pretrain_config(params, pre)
+    pre["train"]["common"].update(loss={"kl": 0.5}, batch_size=24)
+    stage = _stage("pretrain")
+    cfg = stage.pretrain_config(params, pre, "lama")
     assert not cfg.get("init_from") and not cfg["init_optimizers"]
     assert cfg["lr_g"] == params["train"]["common"]["lr_g"] and cfg["lr_d"] == params["train"]["common"]["lr_d"]
     assert cfg["loss"]["adv"] == 0.3 and cfg["loss"]["kl"] == 0.5  # nested overrides merge, not replace
     assert params["train"]["lama"]["kwargs"] == {}  # the fine-tune takes its architecture from the shipped file ...
-    assert cfg["kwargs"] == pre["train"]["kwargs"] == pretrained.read("pretrained/lama")["kwargs"]  # ... pretrain's
-    assert cfg["batch_size"] == pre["train"]["batch_size"]
-    pre["train"]["val_evry"] = 100  # a misspelt key must not be ignored for a two-hour run
+    assert cfg["kwargs"] == pre["train"]["lama"]["kwargs"] == pretrained.read("pretrained/lama")["kwargs"]  # ... pretrain's
+    assert cfg["batch_size"] == 24  # pretrain's common over params.yaml's ...
+    pre["train"]["lama"]["batch_size"] = 12
+    assert stage.pretrain_config(params, pre, "lama")["batch_size"] == 12  # ... and the model's own over both
+    assert stage.pretrain_config(params, pre, "deepfill")["kwargs"] == pre["train"]["deepfill"]["kwargs"]
+    assert stage.pretrain_config(params, pre, "autoencoder")["loss"]["adv"] == 0.0  # params.yaml's own recipe kept
+    pre["train"]["lama"]["val_evry"] = 100  # a misspelt key must not be ignored for a two-hour run
     with pytest.raises(ValueError, match=r"pretrain/params\.yaml train \(merged into params\.yaml's train\.lama\): "
                                          r"train\.lama\.val_evry is not a known key"):
-        _stage("pretrain").pretrain_config(params, pre)
+        stage.pretrain_config(params, pre, "lama")
+    del pre["train"]["lama"]["val_evry"]
+    pre["train"]["deepfil"] = {"batch_size": 8}  # nor a misspelt model
+    with pytest.raises(ValueError, match=r"train\.deepfil is neither `common` nor a model"):
+        stage.pretrain_config(params, pre, "lama")
+    with pytest.raises(ValueError, match=r"'gan' has no train\.gan section"):
+        stage.pretrain_config(params, {**pre, "train": {}}, "gan")
+
+
+def test_every_pretrain_model_has_a_stage_and_its_own_overrides():
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    pre = yaml.safe_load((root / "pretrain" / "params.yaml").read_text())
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert {"lama", "deepfill", "autoencoder"} <= set(pre["models"])
+    for model in pre["models"]:
+        assert model in params["train"] and "kwargs" in pre["train"][model]  # the architecture it pretrains
+    stages = yaml.safe_load((root / "pretrain" / "dvc.yaml").read_text())["stages"]
+    assert all(stages[s]["foreach"] == "${models}" for s in ("pretrain", "model_card"))
+    assert "--model ${item}" in stages["pretrain"]["do"]["cmd"]
 
 
 def test_shipped_files_must_be_pinned_and_the_pin_file_is_read_strictly(tmp_path, monkeypatch):
