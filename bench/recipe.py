@@ -37,6 +37,7 @@ from inpaint.data import MaskMix, make_val_set
 from inpaint.evaluation import diverse_samples, diversity, evaluate
 from inpaint.grids import comparison_grid, show_hole
 from inpaint.heldout import heldout_pairs, nvidia_files
+from inpaint.lattice import lattice
 from inpaint.metrics import directions, mean_scores
 from inpaint.models import start_fill
 from inpaint.stats import paired_differences
@@ -58,21 +59,6 @@ def photos(split: str) -> list[str]:
 def test_pairs(size: int, per_photo: int, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """BSDS500 test crops with NVIDIA masks whose hole ratio at `size` is within 30-60%."""
     return heldout_pairs(photos("test"), nvidia_files(NVIDIA, 3, 5), size, per_photo, seed, ratio=(0.3, 0.6))
-
-
-def lattice(preds: np.ndarray, start: np.ndarray, masks: np.ndarray, period: int = 8) -> float:
-    """How much of what a model changes in the hole is a regular lattice: the share of the power
-    spectrum of (pred - start fill) inside the hole at the harmonics of `period` pixels, divided by
-    the share a spectrum without peaks would put there. About 1 = no lattice. Period 8 is where our
-    generators' stride-2 upsampling grid (1/8 resolution) and AlexNet's conv1-pool1 stride meet; the
-    transposed-convolution variants drew their visible lattice there (20-50x)."""
-    change = (preds - start).mean(-1) * masks  # (N, S, S) grey change, hole only
-    power = (np.abs(np.fft.fft2(change)) ** 2).mean(0)
-    size = power.shape[0]
-    idx = np.arange(0, size, size // period)
-    total = power.sum() - power[0, 0]
-    peaks = power[np.ix_(idx, idx)].sum() - power[0, 0]
-    return float((peaks / max(total, 1e-20)) / ((len(idx) ** 2 - 1) / (size * size - 1)))
 
 
 def summarize(out: Path) -> None:

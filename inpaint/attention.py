@@ -18,6 +18,26 @@ import torch
 from inpaint.models import pad_to_multiple
 
 
+def has_attention(model) -> bool:
+    """Whether a generator copies with contextual attention (a deepfill built with attention: true)."""
+    from inpaint.models.deepfill import ContextualAttention
+
+    return isinstance(getattr(model, "attention", None), ContextualAttention)
+
+
+def attention_pictures(model, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """`source_picture` of each pair: images (N, S, S, 3) float in [0, 1], masks (N, S, S) 1 = hole ->
+    (N, S, S, 3) float32, one run of the model per pair on its own device."""
+    device = next(model.parameters()).device
+    out = []
+    for image, mask in zip(images, masks):
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
+        m = torch.from_numpy(np.ascontiguousarray(mask))[None, None].float().to(device)
+        _, source, _ = attention_sources(model, x, m)
+        out.append(source_picture(source, mask))
+    return np.stack(out)
+
+
 def attention_cell(model) -> int:
     """Image pixels per location of the attention's matching grid (bottleneck scale x attention rate)."""
     return model.scale * model.attention.rate
@@ -84,3 +104,36 @@ def source_picture(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     picture[hole] = 0.0
     picture[valid] = codes[sy[valid], sx[valid]]
     return picture.astype(np.float32)
+
+
+def copy_error(truth: np.ndarray, mask: np.ndarray, source: np.ndarray, cell: int,
+               rng: np.random.Generator) -> tuple[float, float]:
+    """Whether an attention drew from places that hold what the hole really holds.
+
+    A hole pixel p of a matching location centred at c whose strongest source is the known patch centred
+    at s copies the pixel s + (p - c). Returns the mean |truth[p] - truth[s + p - c]| over the hole's
+    pixels (grey values in [0, 1]), and the same with each location's source replaced by a random known
+    pixel (copying from anywhere in the photo). The first well below the second: it copies matching texture.
+
+    Args:
+        truth: (H, W, 3) float, the photo before the hole was cut; mask: (H, W), 1 = hole;
+        source: (H, W, 2) from `attention_sources`; cell: `attention_cell(model)`.
+    """
+    h, w = mask.shape
+    grey = np.asarray(truth, np.float32).mean(-1)
+    hole = (mask > 0.5) & np.isfinite(source).all(-1)
+    known = np.argwhere(mask < 0.5)
+    if not hole.any() or not len(known):
+        return float("nan"), float("nan")
+    ys, xs = np.nonzero(hole)
+    cy, cx = (ys // cell) * cell + cell / 2, (xs // cell) * cell + cell / 2
+
+    def error(sy: np.ndarray, sx: np.ndarray) -> float:
+        ty = np.clip(np.rint(sy + ys - cy), 0, h - 1).astype(int)
+        tx = np.clip(np.rint(sx + xs - cx), 0, w - 1).astype(int)
+        return float(np.abs(grey[ys, xs] - grey[ty, tx]).mean())
+
+    location = (ys // cell) * (w // cell + 1) + xs // cell
+    ids, inverse = np.unique(location, return_inverse=True)
+    anywhere = known[rng.integers(0, len(known), len(ids))][inverse]  # one random known pixel per location
+    return error(source[ys, xs, 0], source[ys, xs, 1]), error(anywhere[:, 0] + 0.0, anywhere[:, 1] + 0.0)

@@ -137,7 +137,9 @@ class Scored:
 class MethodResult:
     """One method on the test pairs: long-format scores, its fills, its timing (`timing_pass`, or None),
     and for a model that samples, each pair's diversity (`diversity`) and the samples of the pairs a
-    diverse-fill grid shows (`grids.diverse_rows`: (rows, n, S, S, 3))."""
+    diverse-fill grid shows (`grids.diverse_rows`: (rows, n, S, S, 3)); for a model with contextual attention,
+    the pictures of where its hole locations drew from (`attention.source_picture`) for those same pairs
+    (rows, S, S, 3)."""
 
     method: Scored
     scores: pd.DataFrame
@@ -145,6 +147,7 @@ class MethodResult:
     timing: dict | None = None
     diversity: pd.DataFrame | None = None
     samples: np.ndarray | None = None
+    sources: np.ndarray | None = None
 
 
 @dataclass
@@ -158,24 +161,29 @@ class Results:
     timings: dict | None = None
     diversity: dict[str, pd.DataFrame] = field(default_factory=dict)
     samples: dict[str, np.ndarray] = field(default_factory=dict)
+    sources: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def evaluate_method(method: Method, images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],
                     device: str = "auto", batch_size: int = 16, samples: int = 4, seed: int = 0,
                     timing: bool = True) -> MethodResult:
     """Fill and score every pair with one resolved method; time it in a separate warm pass (unless
-    `timing` is False); for a model that samples, score `samples` fills per pair for diversity."""
+    `timing` is False); for a model that samples, score `samples` fills per pair for diversity; for a model
+    with contextual attention, draw where it copied from in the pairs of `grids.diverse_rows`."""
+    from inpaint.attention import attention_pictures, has_attention
     from inpaint.grids import diverse_rows
 
     preds = run_method(method.fill, images, masks, method.name)
     scores = score(method.name, preds, images, masks, pairs, metrics, device)
     timed = timing_pass([method], images, masks, batch_size, device) if timing else None
-    div = drawn = None
+    div = drawn = sources = None
+    rows = diverse_rows(pairs)
     if can_sample(method.model):
         div = diversity(method.model, images, masks, pairs, samples, seed)
-        rows = diverse_rows(pairs)
         drawn = diverse_samples(method.model, images[rows], masks[rows], samples, seed) if rows else None
-    return MethodResult(Scored.of(method), scores, preds, timed, div, drawn)
+    if has_attention(method.model) and rows:
+        sources = attention_pictures(method.model, images[rows], masks[rows])
+    return MethodResult(Scored.of(method), scores, preds, timed, div, drawn, sources)
 
 
 def combine(parts: list[MethodResult]) -> Results:
@@ -192,7 +200,8 @@ def combine(parts: list[MethodResult]) -> Results:
     return Results(pd.concat([p.scores for p in parts], ignore_index=True), {p.method.name: p.preds for p in parts},
                    [p.method for p in parts], timings,
                    {p.method.name: p.diversity for p in parts if p.diversity is not None},
-                   {p.method.name: p.samples for p in parts if p.samples is not None})
+                   {p.method.name: p.samples for p in parts if p.samples is not None},
+                   {p.method.name: p.sources for p in parts if p.sources is not None})
 
 
 def evaluate(names: list[str], images: np.ndarray, masks: np.ndarray, pairs: pd.DataFrame, metrics: list[str],

@@ -30,6 +30,18 @@ def nvidia_files(folder: str | Path, first_bin: int = 0, last_bin: int = 5) -> l
     return files[first_bin * NVIDIA_BIN:(last_bin + 1) * NVIDIA_BIN]
 
 
+def draw_mask(rng: np.random.Generator, mask_files: list[Path], size: int,
+              ratio: tuple[float, float] = (0.0, 1.0)) -> tuple[Path, np.ndarray]:
+    """A mask file drawn at random whose hole ratio at size x size lies within `ratio`, and that mask
+    ((size, size) float32, 1 = hole)."""
+    for _attempt in range(1000):
+        f = mask_files[int(rng.choice(len(mask_files)))]
+        mask = read_mask(f, size=(size, size))
+        if ratio[0] <= mask.mean() <= ratio[1]:
+            return f, mask
+    raise ValueError(f"no mask of {len(mask_files)} has a hole ratio within {ratio} at {size} px")
+
+
 def heldout_pairs(photos: list[str], mask_files: list[Path], size: int, per_photo: int, seed: int,
                   ratio: tuple[float, float] = (0.0, 1.0), min_crop_scale: float = 0.5):
     """`per_photo` pairs per photo: a random square crop (min_crop_scale..1 of the shorter side) resized to
@@ -48,13 +60,7 @@ def heldout_pairs(photos: list[str], mask_files: list[Path], size: int, per_phot
         h, w = read_rgb8(path).shape[:2]
         for _ in range(per_photo):
             x, y, side = crop_box(rng, w, h, min_crop_scale)
-            for _attempt in range(1000):
-                f = mask_files[int(rng.choice(len(mask_files)))]
-                mask = read_mask(f, size=(size, size))
-                if ratio[0] <= mask.mean() <= ratio[1]:
-                    break
-            else:
-                raise ValueError(f"no mask of {len(mask_files)} has a hole ratio within {ratio} at {size} px")
+            f, mask = draw_mask(rng, mask_files, size, ratio)
             images.append(load_crop(path, x, y, side, size))
             masks.append(mask)
             rows.append({"image_id": Path(path).stem, "mask_id": f.stem, "mask_kind": "nvidia",

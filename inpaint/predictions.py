@@ -6,6 +6,8 @@
   predictions/<method>/fills/<pair_id>.png          every composited fill
   predictions/<method>/diversity.csv                models that sample: each pair's diversity, sample LPIPS
   predictions/<method>/samples/<pair_id>_<k>.png    their samples of the pairs a diverse-fill grid shows
+  predictions/<method>/attention/<pair_id>.png      models with contextual attention: where each hole
+                                                    location drew from, for those same pairs (inpaint.attention)
 
 The folder of a method named `pretrained/lama` is predictions/pretrained/lama. DVC caches each folder
 (one `predict` stage per method), so an experiment refills and rescores only the methods it changed.
@@ -41,6 +43,9 @@ def write_prediction(folder: str | Path, result: MethodResult, pairs: pd.DataFra
         for i, drawn in zip(diverse_rows(pairs), result.samples):
             for k, fill in enumerate(drawn):
                 write_png(folder / "samples" / f"{ids[i]}_{k}.png", to_uint8(fill))
+    if result.sources is not None:
+        for i, picture in zip(diverse_rows(pairs), result.sources):
+            write_png(folder / "attention" / f"{ids[i]}.png", to_uint8(picture))
 
 
 def read_prediction(folder: str | Path, pairs: pd.DataFrame, expected: str | None = None) -> MethodResult:
@@ -69,7 +74,10 @@ def read_prediction(folder: str | Path, pairs: pd.DataFrame, expected: str | Non
         if rows and n:
             samples = np.stack([np.stack([_read(folder / "samples" / f"{ids[i]}_{k}.png") for k in range(n)])
                                 for i in rows])
-    return MethodResult(method, scores, preds, timing, diversity, samples)
+    sources, rows = None, diverse_rows(pairs)
+    if (folder / "attention").is_dir() and rows:
+        sources = np.stack([_read(folder / "attention" / f"{ids[i]}.png") for i in rows])
+    return MethodResult(method, scores, preds, timing, diversity, samples, sources)
 
 
 def read_predictions(root: str | Path, names: list[str], pairs: pd.DataFrame) -> Results:

@@ -163,6 +163,14 @@ def write_report(out: str | Path, results: Results, images: np.ndarray, masks: n
         comparison_grid(grid, cols, out / grid_file, title=title)
         figures[f"{name}: {n} samples per hole, {what} (diversity {score:.3f})"] = grid_file
 
+    for name, pictures in results.sources.items():  # attention models: where each hole location copied from
+        grid = [[show_hole(images[i], masks[i]), preds[name][i], p, images[i]] for i, p in zip(big, pictures)]
+        grid_file = f"grids/{file_stem(name)}_attention.png"
+        what = "where each hole location drew from (its attention's strongest source)"
+        comparison_grid(grid, ["input", name, "drew from", "ground truth"], out / grid_file, title=f"{name}: {what}")
+        figures[f"{name}: {what}; in 'drew from' every place of the photo has its own colour (dimmed outside the "
+                "hole) and a hole pixel shows the colour of the place it copied"] = grid_file
+
     triples = comparisons(results, agg)
     shown = {m: higher[m] for m in PAIRED_METRICS if m in higher}
     paired = paired_differences(per_image, [(a, b) for a, b, _ in triples], shown, HOLE_RANGES, n_boot, seed, CI)

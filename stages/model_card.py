@@ -12,6 +12,7 @@ from pathlib import Path
 
 from inpaint.evaluation import evaluate
 from inpaint.heldout import heldout_pairs, nvidia_files
+from inpaint.lattice import lattice
 from inpaint.metrics import HEADLINE_METRICS, LARGE_HOLES, LARGE_HOLES_LABEL, directions
 from inpaint.params import PRETRAIN, PRETRAIN_SECTIONS, load
 from inpaint.pretrained import card_path, sha256, write_card
@@ -25,7 +26,8 @@ HOLES = {"all": 0.0, ">= 10%": 0.1, LARGE_HOLES_LABEL: LARGE_HOLES}
 
 def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> dict:
     """Means per method and hole bucket, and paired differences of the model against its start fill
-    and the best non-learned method (lowest mean LPIPS over pairs with holes >= 30%)."""
+    and the best non-learned method (lowest mean LPIPS over pairs with holes >= 30%), and the lattice score of
+    what the model changes in the holes (inpaint.lattice)."""
     photos = sorted(str(p) for p in list_images(Path(held["photos"])))
     if not photos:
         raise ValueError(f"pretrain heldout.photos: {held['photos']} holds no photos")
@@ -45,6 +47,7 @@ def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> 
         "photos": held["photos"], "photos_n": len(photos), "pairs": len(pairs), "masks": f"NVIDIA irregular test masks "
         f"(all six bins, {held['per_photo']} per photo, seed {held['seed']})", "image_size": size,
         "start_fill": start, "best_non_learned": best,
+        "lattice": round(lattice(results.preds[str(weights)], results.preds[start], masks), 2),  # about 1: none
         "means": {m: means.loc[m].round(4).to_dict(orient="index") for m in METRICS},
         "paired": paired.round(5).to_dict(orient="records"),
     }

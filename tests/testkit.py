@@ -120,18 +120,23 @@ def holed_images(n: int = 4, size: int = 32):
     return images, masks
 
 
-def tiny_checkpoint(folder, name: str = "tiny"):
-    """A seeded tiny autoencoder saved as `<folder>/<name>/best.pt`, as training writes one; returns the model."""
+TINY_KWARGS = {"autoencoder": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1},
+               "deepfill": {"width": 4, "n_down": 2, "max_width": 8, "dilations": [2]}}
+
+
+def tiny_checkpoint(folder, name: str = "tiny", arch: str = "autoencoder"):
+    """A seeded tiny generator (an autoencoder, or a deepfill with contextual attention) saved as
+    `<folder>/<name>/best.pt`, as training writes one; returns the model."""
     import torch
 
     from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
     from inpaint.models import build_generator
 
     torch.manual_seed(0)
-    kwargs = {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}
-    model = build_generator("autoencoder", **kwargs)
+    kwargs = TINY_KWARGS[arch]
+    model = build_generator(arch, **kwargs)
     save_checkpoint(Path(folder) / name / "best.pt",
-                    {"format": CHECKPOINT_FORMAT, "arch": "autoencoder", "kwargs": kwargs, "state": model.state_dict()})
+                    {"format": CHECKPOINT_FORMAT, "arch": arch, "kwargs": kwargs, "state": model.state_dict()})
     return model
 
 
