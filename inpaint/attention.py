@@ -51,8 +51,8 @@ def attention_sources(model, image: torch.Tensor, mask: torch.Tensor) -> tuple[n
         image: (1, 3, H, W) float in [0, 1]; mask: (1, 1, H, W) float, 1 = hole. Any H, W (padded as a fill is).
     Returns:
         fill: (H, W, 3) float32, the composited fill of this same run;
-        source: (H, W, 2) float32, per pixel the (y, x) image position of the centre of the known patch its
-            attention location weighted most (NaN where no known patch was valid);
+        source: (H, W, 2) float32, per hole pixel the (y, x) image position of the centre of the known patch
+            its attention location weighted most (NaN outside the hole, and where no known patch was valid);
         weight: (H, W) float32, that patch's softmax weight (1 = copied from one place; small = a blend).
     """
     if getattr(model, "attention", None) is None:
@@ -64,16 +64,16 @@ def attention_sources(model, image: torch.Tensor, mask: torch.Tensor) -> tuple[n
     model.attention.record = True
     try:
         pred = model(padded_image, padded_mask)["pred"][..., :h, :w]
-        weights = model.attention.weights  # (1, L, gh, gw): over L = gh * gw key locations
+        strongest = model.attention.best[0]  # (2, gh, gw): the strongest key's weight and index
     finally:
-        model.attention.record, model.attention.weights = False, None
+        model.attention.record, model.attention.best = False, None
     fill = (mask * pred + (1 - mask) * image)[0].permute(1, 2, 0).float().cpu().numpy()
-    gh, gw = weights.shape[-2:]
-    best, index = weights[0].max(dim=0)  # (gh, gw): the strongest key's weight and index
+    gh, gw = strongest.shape[-2:]
+    best, index = strongest[0], strongest[1].long()
     cell = attention_cell(model)
     ky, kx = (index // gw).float(), (index % gw).float()
     source = torch.stack([ky, kx], dim=-1) * cell + cell / 2  # (gh, gw, 2): the key patch's centre, image pixels
-    source[best <= 0] = float("nan")  # no valid key (an all-hole image)
+    source[best <= 0] = float("nan")  # a known location, or no valid key (an all-hole image)
     up = lambda a: np.repeat(np.repeat(a, cell, axis=0), cell, axis=1)[:h, :w]  # noqa: E731 (grid -> pixels)
     return fill.astype(np.float32), up(source.cpu().numpy()).astype(np.float32), up(best.cpu().numpy()).astype(np.float32)
 

@@ -79,14 +79,17 @@ def contextual_attention(
     softmax_scale: float = 10.0,
     chunk: int = 4096,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fill every location of `fg` with a softmax-weighted copy of known-region patches of `bg`.
+    """Fill the hole locations of `fg` with a softmax-weighted copy of known-region patches of `bg`;
+    every other location keeps its own features.
 
-    Matching runs at 1/rate resolution: the keys are the ksize x ksize patches of the downsampled
-    background, L2-normalised, so the score of a query patch against a key is its cosine similarity
-    up to the query's norm (constant per query, so softmax ranks keys by cosine). Keys that overlap
-    the hole are masked out of the softmax, so the hole never copies from itself. The values are the
-    matching (2*rate) x (2*rate) full-resolution background patches, pasted back overlapping (fold)
-    and averaged, as the transposed convolution of DeepFill does.
+    Matching runs at 1/rate resolution, where a location holding any hole pixel is a hole location. The
+    keys are the ksize x ksize patches of the downsampled background, L2-normalised, so the score of a
+    query patch against a key is its cosine similarity up to the query's norm (constant per query, so
+    softmax ranks keys by cosine). Keys that overlap the hole are masked out of the softmax, so the hole
+    never copies from itself. Only hole locations are queried, so the cost is (hole locations) x (all
+    locations), not the square of the photo's. The values are the matching (2*rate) x (2*rate)
+    full-resolution background patches, pasted back overlapping (fold) and averaged over the patches
+    that cover each pixel, as the transposed convolution of DeepFill does.
 
     Args:
         fg: (N, C, H, W) features whose hole locations are to be filled (queries).
@@ -97,8 +100,9 @@ def contextual_attention(
         softmax_scale: sharpness of the softmax over cosine similarities (DeepFill: 10).
         chunk: queries per matrix product, to bound memory on large images.
     Returns:
-        out: (N, C, H, W) reconstructed features; attention: (N, L, H/rate, W/rate) weights over the
-        L = (H/rate) * (W/rate) key locations (rows sum to 1 unless no key is valid, then 0).
+        out: (N, C, H, W) fg outside the hole locations, the pasted copies inside them;
+        best: (N, 2, H/rate, W/rate) per matching location the weight of its strongest key (0 outside the
+        hole, or where no key is valid) and that key's index (row-major over the H/rate x W/rate grid).
     """
     n, c, h, w = bg.shape
     if rate != 1 and rate % 2:
@@ -115,24 +119,32 @@ def contextual_attention(
     keys = F.unfold(bg_s, ksize, padding=pad)  # (N, C*k*k, L)
     keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(1e-4)
     queries = F.unfold(fg_s, ksize, padding=pad)  # (N, C*k*k, L)
-    key_hole = F.max_pool2d(hole_s, ksize, stride=1, padding=pad).flatten(1)  # (N, L)
-    key_valid = (key_hole < 0.5)[:, :, None]  # (N, L, 1)
+    key_valid = F.max_pool2d(hole_s, ksize, stride=1, padding=pad).flatten(1) < 0.5  # (N, L)
+    query_hole = hole_s.flatten(1) > 0.5  # (N, L)
     if rate > 1:  # value patch i covers full-res rows [rate*i - rate/2, rate*i + 3*rate/2)
-        vk, vpad, overlap = 2 * rate, rate // 2, 4.0
+        vk, vpad = 2 * rate, rate // 2
     else:
-        vk, vpad, overlap = 1, 0, 1.0
+        vk, vpad = 1, 0
     values = F.unfold(bg, vk, padding=vpad, stride=rate)  # (N, C*vk*vk, L)
-    outs, attns = [], []
-    for start in range(0, queries.shape[-1], chunk):
-        q = queries[:, :, start : start + chunk]  # (N, C*k*k, Lq)
-        scores = torch.bmm(keys.transpose(1, 2), q)  # (N, L, Lq)
-        scores = scores.masked_fill(~key_valid, -1e4)  # finite, so an all-hole image gives no NaN
-        attn = torch.softmax(softmax_scale * scores, dim=1) * key_valid  # (N, L, Lq)
-        outs.append(torch.bmm(values, attn))  # (N, C*vk*vk, Lq)
-        attns.append(attn)
-    cols = torch.cat(outs, dim=-1)  # (N, C*vk*vk, L)
-    out = F.fold(cols, (h, w), vk, padding=vpad, stride=rate) / overlap  # (N, C, H, W)
-    return out, torch.cat(attns, dim=-1).view(n, -1, hs, ws)
+    cols = values.new_zeros(values.shape)  # the pasted patches, hole locations only
+    best = torch.zeros(n, 2, hs * ws, device=bg.device)
+    for b in range(n):
+        where = query_hole[b].nonzero().squeeze(1)  # (Lh,) the hole locations
+        valid = key_valid[b][:, None]  # (L, 1)
+        for start in range(0, len(where), chunk):
+            sel = where[start : start + chunk]
+            scores = keys[b].t() @ queries[b][:, sel]  # (L, Lq)
+            scores = scores.masked_fill(~valid, -1e4)  # finite, so an all-hole image gives no NaN
+            attn = torch.softmax(softmax_scale * scores, dim=0) * valid  # (L, Lq)
+            cols[b, :, sel] = values[b] @ attn
+            top, index = attn.detach().max(dim=0)
+            best[b, 0, sel], best[b, 1, sel] = top, index.float()
+    cover = query_hole.float()[:, None, :].expand(n, vk * vk, hs * ws)  # (N, vk*vk, L)
+    count = F.fold(cover, (h, w), vk, padding=vpad, stride=rate)  # (N, 1, H, W) patches over each pixel
+    pasted = F.fold(cols, (h, w), vk, padding=vpad, stride=rate) / count.clamp_min(1.0)  # (N, C, H, W)
+    hole = hole_s if rate == 1 else F.interpolate(hole_s, scale_factor=rate, mode="nearest")  # (N, 1, H, W)
+    out = torch.where(hole > 0.5, pasted, fg)
+    return out, best.view(n, 2, hs, ws)
 
 
 class ContextualAttention(nn.Module):
@@ -141,17 +153,17 @@ class ContextualAttention(nn.Module):
     def __init__(self, ksize: int = 3, rate: int = 2, softmax_scale: float = 10.0):
         super().__init__()
         self.ksize, self.rate, self.softmax_scale = ksize, rate, softmax_scale
-        self.record = False  # set by `attention_offsets`: keep the last attention weights in `self.weights`
-        self.weights: torch.Tensor | None = None
+        self.record = False  # set by attention.attention_sources: keep the last call's strongest keys in `self.best`
+        self.best: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hole = F.interpolate(mask.float(), size=x.shape[-2:], mode="area").gt(0).float()  # (N, 1, h, w)
         # float32 even under autocast: bf16 scores (8 mantissa bits) times softmax_scale blur the
         # ranking of close matches
         with torch.autocast(x.device.type, enabled=False):
-            out, weights = contextual_attention(x.float(), x.float(), hole, self.ksize, self.rate, self.softmax_scale)
+            out, best = contextual_attention(x.float(), x.float(), hole, self.ksize, self.rate, self.softmax_scale)
         if self.record:
-            self.weights = weights  # (N, L, h / rate, w / rate)
+            self.best = best  # (N, 2, h / rate, w / rate): the strongest key's weight and index
         return out.to(x.dtype)
 
 

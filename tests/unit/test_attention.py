@@ -55,7 +55,7 @@ def test_each_hole_location_is_traced_to_the_known_place_its_attention_matched()
     assert (sx[24:40, 40:64] >= 32).all() and (sx[24:40, 0:8] < 32).all()
     assert ((sx[24:40, 16:24] >= 16) & (sx[24:40, 16:24] < 24)).all()
     assert weight[hole].min() > 0 and weight.max() <= 1 + 1e-6
-    assert model.attention.weights is None and not model.attention.record  # nothing kept after the call
+    assert model.attention.best is None and not model.attention.record  # nothing kept after the call
 
 
 def test_the_picture_shows_each_hole_pixel_in_the_colour_of_its_source():

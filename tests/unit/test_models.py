@@ -351,12 +351,14 @@ def test_contextual_attention_copies_the_matching_known_patch():
     mask[..., 0:8, 0:8] = 1  # hole in the top-left quadrant
     fg = bg.clone()
     fg[..., 0:8, 0:8] = bg[..., 8:16, 6:14]  # the hole's features equal the known block at (8, 6)
-    out, attn = contextual_attention(fg, bg, mask, ksize=3, rate=2, softmax_scale=100.0)
+    out, best = contextual_attention(fg, bg, mask, ksize=3, rate=2, softmax_scale=100.0)
     # interior query (1, 1) at 1/2 res (full-res pixels 2-3) must pick key (1 + 4, 1 + 3)
-    assert attn[0, :, 1, 1].argmax().item() == (1 + 4) * 8 + (1 + 3)
+    assert best[0, 1, 1, 1].item() == (1 + 4) * 8 + (1 + 3) and best[0, 0, 1, 1] > 0.5
     # full-res pixels 3-4 are pasted only from interior queries (1..2 at 1/2 res, whose 3x3 patches
     # lie inside the copied block), so they are the known block's features shifted by (8, 6)
     torch.testing.assert_close(out[..., 3:5, 3:5], bg[..., 11:13, 9:11], atol=1e-3, rtol=1e-3)
+    assert torch.equal(out[..., 8:, :], fg[..., 8:, :]) and torch.equal(out[..., :, 8:], fg[..., :, 8:])  # known: kept
+    assert (best[0, 0, 4:, :] == 0).all() and (best[0, 0, :, 4:] == 0).all()  # and never queried
 
 
 def test_contextual_attention_never_copies_from_the_hole():
@@ -364,18 +366,20 @@ def test_contextual_attention_never_copies_from_the_hole():
     x = torch.randn(2, 4, 16, 16)
     mask = torch.zeros(2, 1, 16, 16)
     mask[..., 4:12, 4:12] = 1
-    _, attn = contextual_attention(x, x, mask, rate=2)
+    _, best = contextual_attention(x, x, mask, rate=2)
     hole_keys = torch.nn.functional.max_pool2d(
         torch.nn.functional.max_pool2d(mask, 2), 3, stride=1, padding=1
     ).flatten(1).bool()  # (N, L) keys touching the hole
-    assert attn[hole_keys[:, :, None, None].expand_as(attn)].abs().max() == 0
-    torch.testing.assert_close(attn.sum(1), torch.ones(2, 8, 8))
+    queried = best[:, 0].flatten(1) > 0  # (N, L)
+    assert torch.equal(queried, torch.nn.functional.max_pool2d(mask, 2).flatten(1).bool())  # the hole locations
+    chosen = best[:, 1].flatten(1).long()
+    assert not hole_keys.gather(1, chosen)[queried].any()
 
 
 def test_contextual_attention_all_hole_is_finite():
     x = torch.randn(1, 4, 8, 8)
-    out, attn = contextual_attention(x, x, torch.ones(1, 1, 8, 8), rate=1)
-    assert torch.isfinite(out).all() and attn.abs().sum() == 0
+    out, best = contextual_attention(x, x, torch.ones(1, 1, 8, 8), rate=1)
+    assert torch.isfinite(out).all() and best[:, 0].abs().sum() == 0
 
 
 # ---------------------------------------------------------------------------------------------
