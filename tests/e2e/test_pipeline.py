@@ -130,6 +130,9 @@ def test_reports_are_complete_and_well_formed(project):
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
     assert (dst / "reports/grids/vae_samples.png").exists()
+    assert (dst / "reports/grids/deepfill_attention.png").exists()  # where the attention model copied from
+    assert len(list((dst / "predictions/deepfill/attention").glob("*.png"))) > 0
+    assert "deepfill: where each hole location drew from" in summary
     assert "## Diverse fills" in summary and set(report["vae"]["diversity"]) == {"all", ">= 30%"}
     for m in metrics:
         assert (dst / "reports/plots" / f"{m}.png").exists() and (dst / "reports/plots" / f"{m}.csv").exists()
