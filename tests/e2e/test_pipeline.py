@@ -101,8 +101,9 @@ def test_reports_are_complete_and_well_formed(project):
     params = yaml.safe_load((dst / "params.yaml").read_text())
     metrics = params["evaluate"]["metrics"]
     # lama fine-tunes the shipped checkpoint, which is scored beside it
-    assert params["train"]["lama"]["init_from"] == "pretrained/lama" and params["evaluate"]["pretrained"] == ["lama"]
-    methods = ["pretrained/lama"] + params["train"]["models"] + params["evaluate"]["baselines"]
+    assert params["train"]["lama"]["init_from"] == "pretrained/lama" and "lama" in params["evaluate"]["pretrained"]
+    methods = ([f"pretrained/{n}" for n in params["evaluate"]["pretrained"]] + params["train"]["models"]
+               + params["evaluate"]["baselines"])
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
     per_image = pd.read_csv(dst / "reports/per_image.csv")
     assert list(per_image.columns) == ["method", "image_id", "mask_id", "mask_kind", "hole_ratio", "bucket", "metric", "value"]
