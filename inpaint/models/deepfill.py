@@ -126,6 +126,15 @@ def contextual_attention(
     else:
         vk, vpad = 1, 0
     values = F.unfold(bg, vk, padding=vpad, stride=rate)  # (N, C*vk*vk, L)
+    if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        # an exported program cannot hold data-dependent hole locations: query every location, keep the hole's
+        valid = key_valid[:, :, None]  # (N, L, 1)
+        scores = torch.bmm(keys.transpose(1, 2), queries).masked_fill(~valid, -1e4)  # (N, L, L)
+        attn = torch.softmax(softmax_scale * scores, dim=1) * valid
+        cols = torch.bmm(values, attn) * query_hole[:, None, :].to(values.dtype)
+        top, index = attn.max(dim=1)  # (N, L)
+        best = torch.stack([top * query_hole.to(top.dtype), index.to(top.dtype)], dim=1)
+        return _paste(fg, cols, query_hole, hole_s, best, rate, vk, vpad, hs, ws)
     cols = values.new_zeros(values.shape)  # the pasted patches, hole locations only
     best = torch.zeros(n, 2, hs * ws, device=bg.device)
     for b in range(n):
@@ -139,12 +148,18 @@ def contextual_attention(
             cols[b, :, sel] = values[b] @ attn
             top, index = attn.detach().max(dim=0)
             best[b, 0, sel], best[b, 1, sel] = top, index.float()
-    cover = query_hole.float()[:, None, :].expand(n, vk * vk, hs * ws)  # (N, vk*vk, L)
+    return _paste(fg, cols, query_hole, hole_s, best, rate, vk, vpad, hs, ws)
+
+
+def _paste(fg, cols, query_hole, hole_s, best, rate: int, vk: int, vpad: int, hs: int, ws: int):
+    """Fold the hole locations' value patches back to full resolution, average them over the patches that
+    cover each pixel, and keep fg elsewhere: (out (N, C, H, W), best (N, 2, hs, ws))."""
+    n, _, h, w = fg.shape
+    cover = query_hole.to(cols.dtype)[:, None, :].expand(n, vk * vk, hs * ws)  # (N, vk*vk, L)
     count = F.fold(cover, (h, w), vk, padding=vpad, stride=rate)  # (N, 1, H, W) patches over each pixel
     pasted = F.fold(cols, (h, w), vk, padding=vpad, stride=rate) / count.clamp_min(1.0)  # (N, C, H, W)
     hole = hole_s if rate == 1 else F.interpolate(hole_s, scale_factor=rate, mode="nearest")  # (N, 1, H, W)
-    out = torch.where(hole > 0.5, pasted, fg)
-    return out, best.view(n, 2, hs, ws)
+    return torch.where(hole > 0.5, pasted, fg), best.view(n, 2, hs, ws)
 
 
 class ContextualAttention(nn.Module):

@@ -11,7 +11,8 @@ from inpaint.cli import main
 from inpaint.export import check_photos, run_onnx, run_torchscript
 from inpaint.models import build_generator
 
-TINY = {"lama": {"width": 8, "n_down": 2, "n_blocks": 1}, "autoencoder": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1}}
+TINY = {"lama": {"width": 8, "n_down": 2, "n_blocks": 1}, "autoencoder": {"width": 8, "n_down": 2, "max_width": 16, "n_mid": 1},
+        "deepfill": {"width": 4, "n_down": 2, "max_width": 8, "dilations": [2]}}
 
 
 @pytest.fixture(params=sorted(TINY))

@@ -376,6 +376,22 @@ def test_contextual_attention_never_copies_from_the_hole():
     assert not hole_keys.gather(1, chosen)[queried].any()
 
 
+@pytest.mark.parametrize("rate", [1, 2])
+def test_contextual_attention_exported_queries_every_location_and_fills_the_same(monkeypatch, rate):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 16, 16)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, :, 4:12, 2:9] = 1
+    mask[1, :, 9:15, 5:14] = 1
+    out, best = contextual_attention(x, x, mask, rate=rate)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)  # the dense path an exported program holds
+    dense_out, dense_best = contextual_attention(x, x, mask, rate=rate)
+    torch.testing.assert_close(dense_out, out)
+    torch.testing.assert_close(dense_best[:, 0], best[:, 0])
+    chosen = best[:, 0] > 0
+    assert torch.equal(dense_best[:, 1][chosen], best[:, 1][chosen])
+
+
 def test_contextual_attention_all_hole_is_finite():
     x = torch.randn(1, 4, 8, 8)
     out, best = contextual_attention(x, x, torch.ones(1, 1, 8, 8), rate=1)
