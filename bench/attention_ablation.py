@@ -1,6 +1,8 @@
 """Attention on/off ablation: two deepfill checkpoints trained alike (same data, seed, steps and recipe), one
 with contextual attention and one without (`attention: false`: the attention branch keeps its gated convs),
-scored paired on validation photos that neither trained on.
+scored paired on validation photos that neither trained on. Both must be at the same step and chosen the same
+way (two last.pt, or a snapshot of one run's last.pt at the other's final step): the pretraining's best.pt
+is chosen on these very photos.
 
 The photos are the pretraining run's validation photos (the last `data.val_photos` of pretrain/params.yaml's
 folders: they chose checkpoints, never trained), each with --per-photo NVIDIA irregular test masks of
@@ -20,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 
@@ -57,8 +60,9 @@ def main() -> None:
         model, ckpt = generator_from_checkpoint(path)
         steps[name] = ckpt.get("step")
         print(f"{name} attention: {path} (step {steps[name]}, kwargs {ckpt['kwargs']})")
-    if steps["with"] != steps["without"]:
-        print(f"warning: the two checkpoints are at different steps {steps}: not the same budget")
+    if steps["with"] != steps["without"] or steps["with"] is None:
+        raise SystemExit(f"the two checkpoints are at steps {steps}: not the same budget; compare two last.pt (or "
+                         "snapshots) taken at the same step, neither chosen on these photos")
     photos = validation_photos(pre)
     images, masks, pairs = heldout_pairs(photos, nvidia_files(ROOT / pre["heldout"]["masks"]), args.size,
                                          args.per_photo, seed=1, ratio=tuple(args.holes))
@@ -84,12 +88,11 @@ def main() -> None:
         _, source, _ = attention_sources(model, torch.from_numpy(image).permute(2, 0, 1)[None],
                                          torch.from_numpy(mask)[None, None])
         errors.append(copy_error(image, mask, source, attention_cell(model), rng))
-    e = np.array(errors)
-    e = e[np.isfinite(e).all(1)]
-    summary["copy_error"] = {"attention": round(float(e[:, 0].mean()), 4), "anywhere": round(float(e[:, 1].mean()), 4),
-                             "pairs": len(e)}
-    print(f"\ncopy error of the attention model {summary['copy_error']['attention']} vs copying from anywhere "
-          f"{summary['copy_error']['anywhere']} ({len(e)} pairs with a valid source)")
+    e = pd.DataFrame(errors).dropna()
+    summary["copy_error"] = {**e.mean().round(4).to_dict(), "pairs": len(e)}
+    print(f"\ncopy error of the attention model {summary['copy_error']['attention']} (a random valid key: "
+          f"{summary['copy_error']['random_key']}, the nearest valid key: {summary['copy_error']['nearest_key']}; "
+          f"{len(e)} pairs with a valid source)")
     print(json.dumps(summary))
 
 

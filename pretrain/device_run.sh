@@ -5,6 +5,7 @@
 # AlexNet trunk), bsds500/{train,val}. The held-out scoring and the card run afterwards on the CPU
 # (stages/model_card.py), with the BSDS500 test split, which never travels.
 #   bash pretrain/device_run.sh CARRY MINUTES OUT COMMIT MODEL [extra -S overrides ...]
+# (a model's own train.<model> section wins over train.common: set a GPU batch as -S train.<model>.batch_size=64)
 set -euo pipefail
 carry=$1 minutes=$2 out=$3 commit=$4 model=$5
 shift 5
@@ -14,4 +15,4 @@ python3 -c "import albumentations, lpips, platformdirs" 2>/dev/null ||
 export INPAINT_CACHE="$PWD/$carry/cache" PYTHONPATH="$PWD"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 stages/pretrain.py --model "$model" --params params.yaml --pretrain pretrain/params.yaml --out "$out" --run "$out/run" \
-  --commit "$commit" -S train.common.device=cuda -S train.common.max_minutes="$minutes" "$@"
+  --commit "$commit" -S train.common.device=cuda -S "train.$model.max_minutes=$minutes" "$@"

@@ -10,7 +10,8 @@ rates), overridden key by key by pretrain/params.yaml's train.common and then it
 Resumable from `<run>/<model>/last.pt`.
 
   python stages/pretrain.py --model deepfill --params params.yaml --pretrain pretrain/params.yaml --out pretrain/runs/export --run pretrain/runs
-  ... -S train.common.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one run)
+  ... -S train.deepfill.max_minutes=8 -S data.folders='[photos/]'   (dotted keys of pretrain/params.yaml, for one
+  run; a model's own train.<model> key wins over train.common's)
 """
 import argparse
 import hashlib
@@ -45,7 +46,7 @@ def pretrain_config(params: dict, pre: dict, model: str, file: str = "pretrain/p
     if model not in params["train"]:
         raise ValueError(f"{file}: {model!r} has no train.{model} section in params.yaml (train.models' recipes)")
     for key in pre["train"]:
-        if key != "common" and key not in params["train"]:
+        if key != "common" and (key not in params["train"] or key == "models"):
             raise ValueError(f"{file}: train.{key} is neither `common` nor a model of params.yaml's train section "
                              f"({sorted(k for k in params['train'] if k not in ('models', 'common'))}); a typo?")
     own = {k: v for k, v in (params["train"][model] or {}).items() if k not in FINE_TUNING}

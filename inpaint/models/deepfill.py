@@ -126,14 +126,21 @@ def contextual_attention(
     else:
         vk, vpad = 1, 0
     values = F.unfold(bg, vk, padding=vpad, stride=rate)  # (N, C*vk*vk, L)
-    if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
-        # an exported program cannot hold data-dependent hole locations: query every location, keep the hole's
+    if torch.jit.is_tracing() or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        # an exported program cannot hold data-dependent hole locations: query every location (in chunks of
+        # a size fixed at export), keep the hole's
         valid = key_valid[:, :, None]  # (N, L, 1)
-        scores = torch.bmm(keys.transpose(1, 2), queries).masked_fill(~valid, -1e4)  # (N, L, L)
-        attn = torch.softmax(softmax_scale * scores, dim=1) * valid
-        cols = torch.bmm(values, attn) * query_hole[:, None, :].to(values.dtype)
-        top, index = attn.max(dim=1)  # (N, L)
-        best = torch.stack([top * query_hole.to(top.dtype), index.to(top.dtype)], dim=1)
+        parts, tops, indices = [], [], []
+        for start in range(0, hs * ws, chunk):
+            scores = torch.bmm(keys.transpose(1, 2), queries[:, :, start : start + chunk])  # (N, L, Lq)
+            attn = torch.softmax(softmax_scale * scores.masked_fill(~valid, -1e4), dim=1) * valid
+            parts.append(torch.bmm(values, attn))  # (N, C*vk*vk, Lq)
+            top, index = attn.max(dim=1)  # (N, Lq)
+            tops.append(top)
+            indices.append(index)
+        hole_q = query_hole.to(values.dtype)
+        cols = torch.cat(parts, dim=-1) * hole_q[:, None, :]
+        best = torch.stack([torch.cat(tops, -1) * hole_q, torch.cat(indices, -1).to(values.dtype)], dim=1)
         return _paste(fg, cols, query_hole, hole_s, best, rate, vk, vpad, hs, ws)
     cols = values.new_zeros(values.shape)  # the pasted patches, hole locations only
     best = torch.zeros(n, 2, hs * ws, device=bg.device)

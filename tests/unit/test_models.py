@@ -392,6 +392,28 @@ def test_contextual_attention_exported_queries_every_location_and_fills_the_same
     assert torch.equal(dense_best[:, 1][chosen], best[:, 1][chosen])
 
 
+def test_contextual_attention_gives_invalid_keys_no_weight_at_all():
+    # rate 1: a key's value is the background at its location. Huge values at every key touching the hole
+    # would show in the fill if any weight leaked onto them; the valid keys' values are small
+    torch.manual_seed(0)
+    bg = torch.randn(1, 4, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 5:10, 4:11] = 1
+    touching = torch.nn.functional.max_pool2d(mask, 3, stride=1, padding=1) > 0
+    bg = torch.where(touching, bg + 1e3, bg)
+    out, _ = contextual_attention(bg, bg, mask, ksize=3, rate=1)
+    assert out[mask.expand_as(out) > 0].abs().max() < 10
+
+
+def test_a_traced_deepfill_holds_the_dense_attention_not_the_hole_locations_of_its_example():
+    model = build_generator("deepfill", width=4, n_down=2, max_width=8, dilations=[2]).eval()
+    example = (torch.rand(1, 3, 32, 32), (torch.rand(1, 1, 32, 32) > 0.7).float())
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example, check_trace=False, strict=False)
+    graph = str(traced.inlined_graph)
+    assert "aten::nonzero" not in graph and "aten::bmm" in graph
+
+
 def test_contextual_attention_all_hole_is_finite():
     x = torch.randn(1, 4, 8, 8)
     out, best = contextual_attention(x, x, torch.ones(1, 1, 8, 8), rate=1)

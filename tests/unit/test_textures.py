@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from inpaint.attention import copy_error
+from inpaint.attention import copy_error, valid_keys
 from inpaint.lattice import lattice
 from inpaint.textures import PATTERNS, busiest, pattern, pattern_set, texture_measure
 
@@ -50,19 +50,32 @@ def test_the_lattice_score_finds_an_8_pixel_grid_and_not_noise():
     assert lattice(start + grid + noise, start, masks) > 10
 
 
-def test_copy_error_is_small_when_the_sources_hold_what_the_hole_holds():
-    # stripes of period 8: a hole pixel copied from a place 8k pixels to the side matches it exactly
+def test_copy_error_is_small_when_the_sources_hold_what_the_hole_holds_and_the_baselines_obey_the_key_rule():
+    # stripes of period 8 at the far left and inside the hole, flat grey elsewhere: copying from the
+    # stripes in phase is exact; the nearest valid keys (and most random ones) hold grey
     y, x = np.mgrid[0:64, 0:64]
-    truth = np.repeat(((x % 8) < 4).astype(np.float32)[..., None], 3, axis=-1)
+    stripes = ((x % 8) < 4).astype(np.float32)
     mask = np.zeros((64, 64), np.float32)
-    mask[24:40, 24:40] = 1
+    mask[24:40, 32:48] = 1
+    grey = np.where((x < 16) | (mask > 0), stripes, 0.5)
+    truth = np.repeat(grey[..., None], 3, axis=-1)
     cell = 8
     source = np.full((64, 64, 2), np.nan, np.float32)
     cy, cx = (y // cell) * cell + cell / 2, (x // cell) * cell + cell / 2
-    source[..., 0], source[..., 1] = cy, cx - 16  # two periods to the left, same phase
+    source[..., 0], source[..., 1] = cy, cx - 32  # from the stripes on the left, in phase
     rng = np.random.default_rng(0)
-    matched, anywhere = copy_error(truth, mask, source, cell, rng)
-    assert matched == 0.0 and anywhere > 0.2
-    source[..., 1] = cx - 20  # half a period off: copies the opposite stripe
-    assert copy_error(truth, mask, source, cell, rng)[0] == 1.0
-    assert np.isnan(copy_error(truth, np.ones((64, 64)), source, cell, rng)[0])
+    errors = copy_error(truth, mask, source, cell, rng)
+    assert errors["attention"] == 0.0 and errors["nearest_key"] == 0.5 and errors["random_key"] > 0.2
+    source[..., 1] = cx - 36  # half a period off: the opposite stripe (a quarter of the pixels clip to the edge)
+    assert copy_error(truth, mask, source, cell, rng)["attention"] == 0.75
+    assert np.isnan(copy_error(truth, np.ones((64, 64)), source, cell, rng)["attention"])
+
+
+def test_valid_keys_are_the_3x3_cell_patches_that_hold_no_hole_pixel():
+    mask = np.zeros((32, 40), np.float32)
+    mask[9, 17] = 1  # one hole pixel in cell (1, 2) of 8-pixel cells (4 x 5 cells)
+    keys = valid_keys(mask, 8)
+    cells = {(int(y) // 8, int(x) // 8) for y, x in keys}
+    touched = {(r, c) for r in range(0, 3) for c in range(1, 4)}
+    assert cells == {(r, c) for r in range(4) for c in range(5)} - touched
+    assert {(int(y) % 8, int(x) % 8) for y, x in keys} == {(4, 4)}  # cell centres
