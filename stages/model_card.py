@@ -67,11 +67,17 @@ def main() -> None:
     card = json.loads(facts.read_text())
     if card.get("sha256") != sha256(weights):
         raise ValueError(f"{weights} is not the file {facts} describes; rerun the pretrain stage (cd pretrain && dvc repro)")
-    card_path(weights).unlink(missing_ok=True)  # a previous run's card would refuse these weights
+    # the export loads only beside a card that names its sha256 (pretrained.read): the training facts vouch for
+    # it while it is scored, and are replaced by the whole card, or removed if scoring fails
+    write_card(weights, card)
     try:
         card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
     except (KeyError, ValueError) as e:
+        card_path(weights).unlink(missing_ok=True)
         raise ValueError(f"{args.pretrain} heldout: {e}") from None
+    except BaseException:
+        card_path(weights).unlink(missing_ok=True)
+        raise
     write_card(weights, card)
     rows = [r for r in card["heldout"]["paired"] if r["metric"] == "lpips"]
     print(json.dumps(rows, indent=1))

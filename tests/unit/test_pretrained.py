@@ -218,3 +218,37 @@ def test_every_shipped_model_matches_its_card_and_fills_a_photo_from_the_command
     assert out.shape == photo.shape
     np.testing.assert_array_equal(out[mask == 0], photo[mask == 0])  # the known pixels are the photo's
     assert np.abs(out[mask > 0].astype(int) - photo[mask > 0]).mean() > 1  # the hole was filled, not copied
+
+
+def test_the_model_card_stage_scores_a_fresh_export_and_writes_its_card(tmp_path, monkeypatch):
+    import sys
+
+    import yaml
+    from PIL import Image
+
+    weights = _export(tmp_path / "export")
+    facts = {"sha256": pretrained.sha256(weights), "model": "autoencoder", "params": {"image_size": 32}}
+    pretrained.card_path(weights).unlink()  # as the pretrain stage leaves it: no card beside the export yet
+    (tmp_path / "run" / "autoencoder").mkdir(parents=True)
+    (tmp_path / "run" / "autoencoder" / "card.json").write_text(json.dumps(facts))
+    rng = np.random.default_rng(0)
+    for folder in ("photos", "masks"):
+        (tmp_path / folder).mkdir()
+    for i in range(3):
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(tmp_path / "photos" / f"p{i}.png")
+        hole = np.zeros((64, 64), np.uint8)
+        hole[4:4 + 16 * (i + 1), 10:50] = 255  # 16%, 31%, 47% of the photo
+        Image.fromarray(hole).save(tmp_path / "masks" / f"{i:05d}.png")
+    pre = yaml.safe_load((Path(__file__).resolve().parents[2] / "pretrain" / "params.yaml").read_text())
+    pre["heldout"].update(photos=str(tmp_path / "photos"), masks=str(tmp_path / "masks"), methods=["telea"])
+    (tmp_path / "pre.yaml").write_text(yaml.safe_dump(pre))
+    stage = _stage("model_card")
+    monkeypatch.setattr(stage, "nvidia_files", lambda folder: sorted(Path(folder).glob("*.png")))  # 3, not 12,000
+    monkeypatch.setattr(sys, "argv", ["model_card.py", "--pretrain", str(tmp_path / "pre.yaml"), "--weights", str(weights),
+                                      "--run", str(tmp_path / "run")])
+    stage.main()
+    card = json.loads(pretrained.card_path(weights).read_text())
+    assert card["sha256"] == facts["sha256"] and card["heldout"]["photos_n"] == 3 and card["heldout"]["pairs"] == 6
+    assert set(card["heldout"]["means"]["lpips"]) == {"pretrained/autoencoder", "telea", "hybrid"}
+    assert card["heldout"]["lattice"] >= 0
+    assert pretrained.read(weights)["sha256"] == facts["sha256"]  # it loads beside its card
