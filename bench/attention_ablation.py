@@ -9,7 +9,7 @@ folders: they chose checkpoints, never trained), each with --per-photo NVIDIA ir
 --holes (default 10-60%), at 128 px. Prints mean LPIPS and PSNR of both and of their start fill and
 patch_match, the paired difference with - without (95% CIs over photos) on all pairs and on the busiest
 quarter by inpaint.textures.texture_measure (chosen before scoring), and the attention model's copy error
-(inpaint.attention.copy_error) against copying from anywhere.
+(inpaint.attention.copy_error) against copying from a random and from the nearest valid key.
 
   .venv/bin/python bench/attention_ablation.py --with pretrain/runs/deepfill_step750.pt \\
       --without pretrain/runs/ablation/deepfill/last.pt [--per-photo 10]
@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
-from inpaint.attention import attention_cell, attention_sources, copy_error
+from inpaint.attention import attention_cell, copy_error, sources_of
 from inpaint.checkpoints import generator_from_checkpoint
 from inpaint.evaluation import evaluate
 from inpaint.heldout import heldout_pairs, nvidia_files
@@ -55,9 +54,9 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=2000)
     args = ap.parse_args()
     pre = yaml.safe_load((ROOT / "pretrain" / "params.yaml").read_text())
-    steps = {}
+    steps, models = {}, {}
     for name, path in (("with", args.with_), ("without", args.without)):
-        model, ckpt = generator_from_checkpoint(path)
+        models[name], ckpt = generator_from_checkpoint(path)
         steps[name] = ckpt.get("step")
         print(f"{name} attention: {path} (step {steps[name]}, kwargs {ckpt['kwargs']})")
     if steps["with"] != steps["without"] or steps["with"] is None:
@@ -82,13 +81,9 @@ def main() -> None:
         print(f"\nwith - without, {label} (95% CI over photos; better = share of pairs where attention wins)")
         print(d[["metric", "diff", "ci_low", "ci_high", "better", "n", "photos"]].round(4).to_markdown(index=False))
         summary[label] = d.round(5).to_dict(orient="records")
-    model, _ = generator_from_checkpoint(args.with_)
-    rng, errors = np.random.default_rng(0), []
-    for image, mask in zip(images, masks):
-        _, source, _ = attention_sources(model, torch.from_numpy(image).permute(2, 0, 1)[None],
-                                         torch.from_numpy(mask)[None, None])
-        errors.append(copy_error(image, mask, source, attention_cell(model), rng))
-    e = pd.DataFrame(errors).dropna()
+    model, rng = models["with"], np.random.default_rng(0)
+    sources = sources_of(model, images, masks)
+    e = pd.DataFrame([copy_error(i, m, s, attention_cell(model), rng) for i, m, s in zip(images, masks, sources)]).dropna()
     summary["copy_error"] = {**e.mean().round(4).to_dict(), "pairs": len(e)}
     print(f"\ncopy error of the attention model {summary['copy_error']['attention']} (a random valid key: "
           f"{summary['copy_error']['random_key']}, the nearest valid key: {summary['copy_error']['nearest_key']}; "

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
 from inpaint.atomic import write_text
-from inpaint.attention import attention_cell, attention_sources, copy_error, has_attention, source_picture
+from inpaint.attention import attention_cell, copy_error, has_attention, source_picture, sources_of
 from inpaint.evaluation import evaluate
 from inpaint.grids import comparison_grid, show_hole
 from inpaint.heldout import draw_mask, heldout_pairs, nvidia_files
@@ -83,14 +82,10 @@ def attention_check(name: str, images: np.ndarray, masks: np.ndarray, device: st
         model = resolve_method(name, tmp, device).model
     if not has_attention(model):
         return None, None
-    rng = np.random.default_rng(0)
-    errors, pictures = [], []
-    for image, mask in zip(images, masks):
-        x = torch.from_numpy(image).permute(2, 0, 1)[None]
-        m = torch.from_numpy(mask)[None, None]
-        _, source, _ = attention_sources(model, x, m)
-        errors.append(copy_error(image, mask, source, attention_cell(model), rng))
-        pictures.append(source_picture(source, mask))
+    rng, cell = np.random.default_rng(0), attention_cell(model)
+    sources = sources_of(model, images, masks)
+    errors = [copy_error(i, m, s, cell, rng) for i, m, s in zip(images, masks, sources)]
+    pictures = [source_picture(s, m) for s, m in zip(sources, masks)]
     e = pd.DataFrame(errors).dropna()
     return {**e.mean().round(4).to_dict(), "pairs_with_a_source": len(e)}, np.stack(pictures)
 

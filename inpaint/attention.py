@@ -27,16 +27,20 @@ def has_attention(model) -> bool:
     return isinstance(getattr(model, "attention", None), ContextualAttention)
 
 
-def attention_pictures(model, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """`source_picture` of each pair: images (N, S, S, 3) float in [0, 1], masks (N, S, S) 1 = hole ->
-    (N, S, S, 3) float32, one run of the model per pair."""
+def sources_of(model, images: np.ndarray, masks: np.ndarray) -> list[np.ndarray]:
+    """`attention_sources`' source map of each pair: images (N, S, S, 3) float in [0, 1], masks (N, S, S)
+    1 = hole -> N arrays (S, S, 2), one run of the model per pair."""
     out = []
     for image, mask in zip(images, masks):
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
         m = torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
-        _, source, _ = attention_sources(model, x, m)
-        out.append(source_picture(source, mask))
-    return np.stack(out)
+        out.append(attention_sources(model, x, m)[1])
+    return out
+
+
+def attention_pictures(model, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """`source_picture` of each pair: (N, S, S, 3) float32 (images and masks as `sources_of`)."""
+    return np.stack([source_picture(s, m) for s, m in zip(sources_of(model, images, masks), masks)])
 
 
 def attention_cell(model) -> int:

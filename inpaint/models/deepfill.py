@@ -205,8 +205,8 @@ class DeepFill(nn.Module):
             Rate 1 (the default) matches 8 x 8-pixel cells, as DeepFill's 1/4 features at rate 2 do: a key
             (3 x 3 cells) must hold no hole pixel, and with 16-pixel cells (rate 2) only 31% of 128-px
             pairs with 30-60% NVIDIA holes kept any valid key (mean 0.8 of 64); with 8-pixel cells, 97%
-            (mean 23 of 256). Its cost grows with the square of the pixel count: 11 GMAC for a 512 px
-            image at rate 1 (rate 2: 0.6 GMAC).
+            (mean 23 of 256). Only hole cells are matched, against every cell: a 768x1024 fill with a 5%
+            hole takes 4.0 s on one CPU thread (3.4 s without attention).
         softmax_scale: sharpness of the attention softmax.
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         attention: False drops the contextual-attention op from the attention branch (its gated convs
