@@ -97,3 +97,25 @@ def pattern_set(per_kind: int, size: int, seed: int) -> tuple[np.ndarray, list[s
             images.append(pattern(kind, size, rng))
             ids.append(f"{kind}_{k}")
     return np.stack(images), ids
+
+
+def detail_ratio(image: np.ndarray, mask: np.ndarray, sigma: float = 1.5, gap: int = 4) -> float:
+    """How much fine detail a fill carries: the high-frequency energy (mean squared difference between the
+    grey values and their Gaussian blur of `sigma` px) inside the hole, over that of a ring of known pixels
+    around it. Both leave out `gap` px either side of the hole's edge, so the seam counts for neither. A
+    photo's own texture gives about 0.7-1.3; a blurry fill 0.1-0.3. NaN when the hole is too thin to have
+    an inside.
+
+    Args:
+        image: (H, W, 3) float in [0, 1], the filled photo; mask: (H, W), 1 = hole.
+    """
+    hole = np.asarray(mask) > 0.5
+    grey = np.asarray(image, np.float32).mean(-1)
+    energy = (grey - ndimage.gaussian_filter(grey, sigma)) ** 2
+    inside = ndimage.distance_transform_edt(hole) > gap
+    outside = ndimage.distance_transform_edt(~hole)  # each known pixel's distance to the hole
+    width = max(16, int(np.sqrt(hole.sum()) / 4))  # a ring as wide as a quarter of the hole's side
+    ring = (outside > gap) & (outside <= gap + width)
+    if not inside.any() or not ring.any():
+        return float("nan")
+    return float(energy[inside].mean() / max(energy[ring].mean(), 1e-12))

@@ -1,10 +1,10 @@
-"""inpaint.textures (texture measure, synthetic patterns), inpaint.lattice and attention.copy_error."""
+"""inpaint.textures (texture measure, detail ratio, synthetic patterns), inpaint.lattice and attention.copy_error."""
 import numpy as np
 import pytest
 
 from inpaint.attention import copy_error, valid_keys
 from inpaint.lattice import lattice
-from inpaint.textures import PATTERNS, busiest, pattern, pattern_set, texture_measure
+from inpaint.textures import PATTERNS, busiest, detail_ratio, pattern, pattern_set, texture_measure
 
 
 def test_the_texture_measure_ranks_busy_known_regions_above_flat_ones_and_ignores_the_hole():
@@ -48,6 +48,40 @@ def test_the_lattice_score_finds_an_8_pixel_grid_and_not_noise():
     noise = rng.normal(0, 0.1, start.shape).astype(np.float32)
     assert lattice(start + noise, start, masks) == pytest.approx(1.0, abs=0.3)
     assert lattice(start + grid + noise, start, masks) > 10
+
+
+def test_the_lattice_score_works_on_photo_sized_crops_of_any_shape():
+    rng = np.random.default_rng(1)
+    h, w = 203, 330  # cut to 200 x 328 inside: multiples of 8, so the harmonics fall on frequency bins
+    start = np.zeros((1, h, w, 3), np.float32)
+    mask = np.zeros((1, h, w), np.float32)
+    mask[:, 40:180, 60:300] = 1
+    y, x = np.mgrid[0:h, 0:w]
+    grid = (((y % 8) == 0) | ((x % 8) == 0)).astype(np.float32)[None, :, :, None] * 0.2
+    noise = rng.normal(0, 0.1, start.shape).astype(np.float32)
+    assert lattice(start + noise, start, mask) < 2
+    assert lattice(start + grid + noise, start, mask) > 10
+    with pytest.raises(ValueError, match="smaller than the period"):
+        lattice(start[:, :5], start[:, :5], mask[:, :5])
+
+
+def test_the_detail_ratio_is_near_one_for_a_photo_texture_and_low_for_a_blurry_fill():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    texture = ndimage.gaussian_filter(rng.random((160, 200)), 0.7)[..., None].repeat(3, -1).astype(np.float32)
+    mask = np.zeros((160, 200), np.float32)
+    mask[50:110, 60:140] = 1
+    assert detail_ratio(texture, mask) == pytest.approx(1.0, abs=0.25)  # the same texture inside and around
+    blurry = texture.copy()
+    blurry[mask > 0] = ndimage.gaussian_filter(texture, (4, 4, 0))[mask > 0]
+    assert detail_ratio(blurry, mask) < 0.1
+    flat_fill = texture.copy()
+    flat_fill[mask > 0] = 0.5
+    assert detail_ratio(flat_fill, mask) < 0.01  # nothing inside; the seam is left out
+    thin = np.zeros((160, 200), np.float32)
+    thin[80:83, 20:180] = 1  # no inside beyond the gap at the edge
+    assert np.isnan(detail_ratio(texture, thin))
 
 
 def test_copy_error_is_small_when_the_sources_hold_what_the_hole_holds_and_the_baselines_obey_the_key_rule():
