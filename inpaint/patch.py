@@ -214,6 +214,8 @@ def patch_match(
     min_size: int = 16,
     gamma: float = 1.3,
     seed: int = 0,
+    init: np.ndarray | None = None,
+    init_level: int = 2,
 ) -> np.ndarray:
     """Multi-scale PatchMatch completion: coarse-to-fine EM of nearest-neighbour search and voting.
 
@@ -222,10 +224,15 @@ def patch_match(
     `pm_iters` PatchMatch sweeps with a vote, `em_iters` times (twice that at the coarsest level),
     and hands its field up to the next finer level. Deterministic for a given `seed`.
 
+    With `init` (a fill of the whole hole, e.g. a network's), the EM starts at pyramid level
+    `init_level` (1/2^init_level of the size, or the coarsest there is) from `init` shrunk to it, and
+    refines up to full size: the layout comes from `init`, the texture from known patches.
+
     Args:
         image: float32 (H, W, 3) RGB in [0, 1].
         mask: float32 (H, W), 1 = hole.
         patch_size: odd patch side; shrunk automatically when the image has no fully known patch.
+        init: float32 (H, W, 3) in [0, 1], or None.
     """
     image, mask, hole = check_image_and_mask(image, mask)
     if not hole.any():
@@ -244,16 +251,23 @@ def patch_match(
             break
         levels.append((cimg, chl))
 
-    # Coarsest hole starts from a smooth Telea fill: a better EM start than noise.
-    img, hl = levels[-1]
-    img[:] = telea(img, hl.astype(np.float32))
+    if init is None:  # the coarsest hole starts from a smooth Telea fill: a better EM start than noise
+        first = len(levels) - 1
+        img, hl = levels[first]
+        img[:] = telea(img, hl.astype(np.float32))
+    else:  # from the given fill, shrunk to the starting level
+        if init.shape != image.shape:
+            raise ValueError(f"patch_match: init is {init.shape}, the image {image.shape}; give a fill of the image's size")
+        first = min(init_level, len(levels) - 1)
+        img, hl = levels[first]
+        img[hl] = cv2.resize(np.asarray(init, np.float32), hl.shape[::-1], interpolation=cv2.INTER_AREA)[hl]
 
     coarse_nnf = np.zeros((0, 0, 2), np.int32)
     rng = np.random.default_rng(seed)
-    for lvl in range(len(levels) - 1, -1, -1):
+    for lvl in range(first, -1, -1):
         img, hl = levels[lvl]
         h, w = hl.shape
-        if lvl < len(levels) - 1:
+        if lvl < first:
             # Start from the coarser result, upsampled, in the hole only.
             up = cv2.resize(levels[lvl + 1][0], (w, h), interpolation=cv2.INTER_LINEAR)
             img[hl] = up[hl]
@@ -267,11 +281,11 @@ def patch_match(
         nnd = np.zeros((h, w), np.float64)
         conf = _patch_confidence(hl, r, gamma)
         _init_nnf(nnf, is_tgt, valid, src_y, src_x, r, coarse_nnf, int(rng.integers(2**31)))
-        if lvl < len(levels) - 1:
+        if lvl < first:
             # Vote the upsampled field first (scoring only, 0 sweeps): sharper than the bilinear image.
             _patchmatch(img, is_tgt, valid, src_y, src_x, nnf, nnd, r, 0, 0)
             _vote(img, hl, is_tgt, nnf, _vote_weight(nnd, is_tgt, conf, r), r)
-        n_em = em_iters * (2 if lvl == len(levels) - 1 else 1)
+        n_em = em_iters * (2 if lvl == len(levels) - 1 and init is None else 1)
         for _ in range(n_em):
             _patchmatch(img, is_tgt, valid, src_y, src_x, nnf, nnd, r, pm_iters, int(rng.integers(2**31)))
             _vote(img, hl, is_tgt, nnf, _vote_weight(nnd, is_tgt, conf, r), r)

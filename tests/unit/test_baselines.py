@@ -120,3 +120,26 @@ def test_patch_match_is_seeded():
     a = patch_match(img, mask, seed=3)
     np.testing.assert_array_equal(a, patch_match(img, mask, seed=3))
 
+
+
+def test_patch_match_from_a_given_fill_keeps_its_layout_and_copies_only_known_patches():
+    # left half dark, right half bright, with fine stripes in both; the hole spans the border. Started from a
+    # fill that moves the border into the hole's left part, the refinement keeps it there (PatchMatch alone
+    # puts it where the known edges meet) and draws stripes, not a blur
+    h, w = 64, 96
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.where(x < 48, 0.2, 0.8) + 0.1 * ((x % 4) < 2)
+    img = np.repeat(base[..., None], 3, -1).astype(np.float32)
+    mask = _box(h, w, 16, 48, 24, 72)
+    guide = img.copy()
+    guide[mask > 0] = np.where(x < 36, 0.25, 0.85)[mask > 0][:, None]  # a layout, no texture
+    out = patch_match(img, mask, init=guide, seed=0)
+    np.testing.assert_array_equal(out[mask == 0], img[mask == 0])
+    hole = mask > 0
+    moved = hole & (x >= 40) & (x < 46)  # dark beside the known pixels, bright in the fill it started from
+    assert out[moved].mean() > 0.65 > patch_match(img, mask, seed=0)[moved].mean()
+    assert np.abs(np.diff(out[..., 0], axis=1))[hole[:, 1:] & hole[:, :-1]].mean() > 0.03  # stripes copied in
+    copied = np.isin(out[hole].round(4), np.unique(img.round(4)))
+    assert copied.mean() > 0.8  # known values, copied whole; votes blend only along the new border
+    with pytest.raises(ValueError, match="init is"):
+        patch_match(img, mask, init=guide[:10])
