@@ -1,0 +1,89 @@
+"""bench/fullres.py end to end on two small photos: masks drawn, every method filled through `inpaint fill`,
+the scores, the texture subset, the grids; and its refusal to write inside the repository."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from skimage import data
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not (ROOT / "pretrained" / "lama.safetensors").is_file(),
+                                reason="needs the shipped pretrained/lama")
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "fullres.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()[::2, ::2][:200, :248]).save(photos / "astronaut.png")  # 248x200
+    Image.fromarray(data.coffee()[::2, ::2]).save(photos / "coffee.jpg")  # 300x200
+    out = tmp_path / "out"
+    r = run("--set", "folder", "--photos", str(photos), "--methods", "pretrained/lama", "pretrained/lama@128", "telea",
+            "--kinds", "blob", "box", "strokes", "--grids", "2", "--bootstrap", "50", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    # + the two to beat, and the start fill of a model that fills at its own --max-side
+    assert summary["methods"] == ["pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "hybrid",
+                                  "hybrid@128"]
+    assert summary["pairs"] == 6 and summary["photos"] == 2
+    assert summary["best_non_learned"] in ("telea", "patch_match", "hybrid", "hybrid@128")
+    assert summary["texture"]["pairs"] == 2  # a quarter of 6, rounded
+    per = pd.read_csv(out / "per_pair.csv")
+    assert set(per.metric) == {"lpips", "psnr", "lattice", "detail"}
+    assert not per[per.metric.isin(["lpips", "psnr"])].value.isna().any()
+    assert "ground truth" in set(per[per.metric == "detail"].method)  # the photos' own detail, beside the fills
+    lat = per[per.metric == "lattice"]
+    assert {"hybrid", "hybrid@128"}.isdisjoint(lat.method)  # the start fills are what it subtracts
+    assert lat[lat.method == "pretrained/lama"].value.notna().all() and (lat.value > 0).all()
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert sorted(pairs.width.unique()) == [248, 300] and set(pairs.mask_kind) == {"blob", "box", "strokes"}
+    assert ((pairs.hole_ratio > 0.06) & (pairs.hole_ratio < 0.44)).all()
+    grids = sorted((out / "grids").glob("*.png"))
+    assert len(grids) == 2
+    assert Image.open(grids[0]).size[0] > 7 * 200  # eight cells side by side at the photo's own scale
+    assert "minus" in r.stdout and "texture subset" in r.stdout
+    assert set(lat.method) == {"pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "ground truth"}
+
+
+def test_it_refuses_an_output_folder_inside_the_repository():
+    r = run("--set", "builtin", "--out", str(ROOT / "reports" / "fullres"))
+    assert r.returncode != 0 and "lies inside the repository" in r.stderr
+    assert not (ROOT / "reports" / "fullres").exists()
+
+
+def _bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_fullres", ROOT / "bench" / "fullres.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_method_specs_read_max_side_and_refinement_and_leave_paths_alone():
+    b = _bench()
+    assert b.method_spec("pretrained/lama@256", 1024) == ("pretrained/lama", 256)
+    assert b.method_spec("pretrained/lama@256+patch", 1024) == ("pretrained/lama", 256)
+    assert b.method_spec("runs/lr@3e-4/best.pt", 1024) == ("runs/lr@3e-4/best.pt", 1024)  # an @ of the path's own
+    assert b.method_label("runs/lr@3e-4/best.pt") == "lr@3e-4/best"
+    assert b.method_label("pretrain/runs/lama/best.pt@512+patch") == "lama/best@512+patch"
+    assert b.start_at(1024, 1024) == "hybrid" and b.start_at(256, 1024) == "hybrid@256"
+
+
+def test_a_kind_drawn_twice_for_a_photo_gets_its_own_mask(tmp_path):
+    b = _bench()
+    photo = tmp_path / "p.png"
+    Image.fromarray(data.coffee()[::4, ::4]).save(photo)
+    pairs = b.make_pairs([photo], ["blob", "box"], 4, (0.1, 0.4), 0, tmp_path / "pairs")
+    assert list(pairs.pair) == ["p_blob", "p_box", "p_blob2", "p_box2"] and pairs.pair.is_unique
+    masks = {p: np.asarray(Image.open(tmp_path / "pairs" / "masks" / f"{p}.png")) for p in pairs.pair}
+    assert not np.array_equal(masks["p_blob"], masks["p_blob2"]) and not np.array_equal(masks["p_box"], masks["p_box2"])
