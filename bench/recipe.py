@@ -2,9 +2,10 @@
 
 Trains `--model` (default lama) with params.yaml's config plus `-S key=value` overrides (dotted keys
 of params.yaml, e.g. `-S train.lama.loss.l1_hole=0`) on the BSDS500 train split for `--minutes` of
-training time (validation excluded), validating on BSDS500 val, then scores its best.pt on BSDS500
-test photos with NVIDIA irregular masks of 30-60% holes, beside its own starting fill and the
-classical methods. Prints JSON: steps, images seen, LPIPS / PSNR means, and paired differences to
+training time (validation excluded), choosing its best.pt on the first half of BSDS500 val (50 photos),
+then scores it on the other half (`--score-on val`, the default: recipes are chosen there) with NVIDIA
+irregular masks of 30-60% holes, beside its own starting fill and the classical methods.
+`--score-on test` scores on BSDS500 test instead: once, for the recipe already chosen on val. Prints JSON: steps, images seen, LPIPS / PSNR means, and paired differences to
 the starting fill and to the best non-learned method with 95% CIs over photos. Writes the run
 folder (checkpoints, val.csv with val LPIPS against images seen) under --out/<name>.
 `--summarize` prints the table of every finished variant and plots their validation curves.
@@ -15,8 +16,8 @@ Variants learn from scratch, in the architecture of the checkpoint the model fin
 `init_from` (and any `lr_g`, `lr_d` of its own section) is dropped, so train.common's rates apply,
 unless `-S train.<model>.init_from=...` asks for a start.
 
-The test pairs (photo, crop, mask) depend only on --seed and --pairs-per-photo, so every variant is
-scored on the same pixels; the baselines' scores are cached in --out.
+The scoring pairs (photo, crop, mask) depend only on --score-on, --seed and --pairs-per-photo, so every
+variant is scored on the same pixels; the baselines' scores are cached in --out.
 """
 from __future__ import annotations
 
@@ -53,17 +54,24 @@ METRICS = ["lpips", "psnr", "lpips_vgg"]
 
 
 def photos(split: str) -> list[str]:
+    """BSDS500 photos of a split, sorted; "val-choose" / "val-score": the first / second half of val (50 each)."""
+    if split.startswith("val-"):
+        val = photos("val")
+        return val[:len(val) // 2] if split == "val-choose" else val[len(val) // 2:]
     return sorted(str(p) for p in (BSDS / split).glob("*.jpg"))
 
 
-def test_pairs(size: int, per_photo: int, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """BSDS500 test crops with NVIDIA masks whose hole ratio at `size` is within 30-60%."""
-    return heldout_pairs(photos("test"), nvidia_files(NVIDIA, 3, 5), size, per_photo, seed, ratio=(0.3, 0.6))
+def scoring_pairs(size: int, per_photo: int, seed: int, on: str = "val") -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Crops of the scoring photos (`on`: "val", the half of BSDS500 val no checkpoint was chosen on, or
+    "test") with NVIDIA masks whose hole ratio at `size` is within 30-60%."""
+    return heldout_pairs(photos("val-score" if on == "val" else "test"), nvidia_files(NVIDIA, 3, 5), size, per_photo,
+                         seed, ratio=(0.3, 0.6))
 
 
 def summarize(out: Path) -> None:
-    """The ablation table (markdown) of every finished variant under `out`, and their validation
-    curves (val LPIPS against training images seen) in out/curves.png."""
+    """The ablation table (markdown) of every finished variant under `out` as scored on val (result.json; a
+    test score, result_test.json, is never mixed in), and their validation curves (val LPIPS against training
+    images seen) in out/curves.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,11 +101,11 @@ def summarize(out: Path) -> None:
     print(json.dumps({"curves": str(out / "curves.png")}))
 
 
-def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
-    """Before/after grid on BSDS500 test pairs with 40-60% holes: input, the starting fill, the best
+def grid(out: Path, variants: list[str], on: str = "val", rows: int = 6, seed: int = 0) -> None:
+    """Before/after grid on scoring pairs with 40-60% holes: input, the starting fill, the best
     classical method, each variant's best.pt (and three samples of a model that samples), ground truth
     (out/grid.png)."""
-    images, masks, pairs = test_pairs(128, 2, seed)
+    images, masks, pairs = scoring_pairs(128, 2, seed, on)
     big = np.flatnonzero((pairs.hole_ratio >= 0.4).to_numpy())
     pick = big[np.linspace(0, len(big) - 1, rows).round().astype(int)]
     images, masks = images[pick], masks[pick]
@@ -112,24 +120,28 @@ def grid(out: Path, variants: list[str], rows: int = 6, seed: int = 0) -> None:
     cells = [[show_hole(images[i], masks[i]), *(c[i] for c in cols.values()), images[i]] for i in range(len(pick))]
     labels = [f"{100 * pairs.hole_ratio[j]:.0f}% ({pairs.image_id[j]})" for j in pick]
     comparison_grid(cells, ["input", *cols, "ground truth"], out / "grid.png", row_labels=labels,
-                    title="BSDS500 test, NVIDIA masks 40-60%: starting fill (hybrid), best classical, learned")
+                    title=f"BSDS500 {on}, NVIDIA masks 40-60%: starting fill (hybrid), best classical, learned")
     print(json.dumps({"grid": str(out / "grid.png")}))
 
 
 def train_and_score(cfg: dict, run: Path, args) -> tuple[dict, pd.DataFrame, str]:
     """Train one variant (summary saved to run/train.json), then score its best.pt and the baselines
-    (cached in --out) on the test pairs (saved to run/per_image.csv)."""
+    (cached in --out) on the scoring pairs (saved to run/per_image_<score_on>.csv). A variant already trained
+    (run/train.json) is only scored: `--score-on test` after it was chosen on val."""
     size = cfg["image_size"]
-    mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
-    val_images, val_masks = make_val_set(photos("val"), size, mix, args.val_size, cfg["seed"])
-    t0 = time.perf_counter()
-    summary = train(cfg, photos("train"), val_images, val_masks, run, run, mean_scores(["lpips"]))
-    summary["wall_minutes"] = round((time.perf_counter() - t0) / 60, 2)
-    write_text(run / "train.json", json.dumps(summary))
+    if (run / "train.json").is_file() and (run / "best.pt").is_file():
+        summary = json.loads((run / "train.json").read_text())
+    else:
+        mix = MaskMix(cfg["masks"]["kinds"], cfg["masks"]["min_ratio"], cfg["masks"]["max_ratio"])
+        val_images, val_masks = make_val_set(photos("val-choose"), size, mix, args.val_size, cfg["seed"])
+        t0 = time.perf_counter()
+        summary = train(cfg, photos("train"), val_images, val_masks, run, run, mean_scores(["lpips"]))
+        summary["wall_minutes"] = round((time.perf_counter() - t0) / 60, 2)
+        write_text(run / "train.json", json.dumps(summary))
 
-    images, masks, pairs = test_pairs(size, args.pairs_per_photo, args.seed)
+    images, masks, pairs = scoring_pairs(size, args.pairs_per_photo, args.seed, args.score_on)
     start = start_fill(cfg["kwargs"].get("init_fill", "hybrid"))
-    cache = Path(args.out) / f"baselines_{size}_{args.pairs_per_photo}_{args.seed}.csv"
+    cache = Path(args.out) / f"baselines_{args.score_on}_{size}_{args.pairs_per_photo}_{args.seed}.csv"
     if cache.exists():
         base = pd.read_csv(cache, dtype={"image_id": str, "mask_id": str})
     else:
@@ -147,7 +159,7 @@ def train_and_score(cfg: dict, run: Path, args) -> tuple[dict, pd.DataFrame, str
         summary.update(diversity=round(float(div.diversity.mean()), 4), sample_lpips=round(float(div.sample_lpips.mean()), 4),
                        sample_lattice=round(lattice(first, results.preds[start], masks), 2))
     per_image = pd.concat([base, learned], ignore_index=True)
-    per_image.to_csv(run / "per_image.csv", index=False)
+    per_image.to_csv(run / f"per_image_{args.score_on}.csv", index=False)
     return summary, per_image, start
 
 
@@ -163,11 +175,14 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=100)
     ap.add_argument("--pairs-per-photo", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--score-on", choices=["val", "test"], default="val",
+                    help="val: the half of BSDS500 val not used to pick checkpoints (choose recipes here); test: "
+                         "BSDS500 test, once, for the recipe chosen")
     ap.add_argument("--out", default="/tmp/inpaint-recipe")
     ap.add_argument("-S", dest="overrides", action="append", default=[], help="params.yaml key=value")
     args = ap.parse_args()
     if args.summarize or args.grid:
-        return summarize(Path(args.out)) if args.summarize else grid(Path(args.out), args.grid)
+        return summarize(Path(args.out)) if args.summarize else grid(Path(args.out), args.grid, args.score_on)
     if not args.name:
         ap.error("--name is required (or --summarize)")
     if not BSDS.is_dir():
@@ -190,7 +205,7 @@ def main() -> None:
     run = Path(args.out) / args.name
     if args.rescore:  # the statistics of a finished run again, from its saved training summary and scores
         summary = json.loads((run / "train.json").read_text())
-        per_image = pd.read_csv(run / "per_image.csv", dtype={"image_id": str, "mask_id": str})
+        per_image = pd.read_csv(run / f"per_image_{args.score_on}.csv", dtype={"image_id": str, "mask_id": str})
         start = start_fill(cfg["kwargs"].get("init_fill", "hybrid"))
     else:
         summary, per_image, start = train_and_score(cfg, run, args)
@@ -206,15 +221,17 @@ def main() -> None:
         "train_minutes": summary["minutes"], "wall_minutes": summary["wall_minutes"],
         "best_step": int(val.loc[val.lpips.idxmin(), "step"]),
         "val_lpips_start": round(float(val.lpips.iloc[0]), 4), "val_lpips_best": round(float(val.lpips.min()), 4),
-        "test_pairs": int(per_image[per_image.method == args.name].mask_id.size // len(METRICS)),
-        "test_photos": int(per_image.image_id.nunique()),
+        "scored_on": f"BSDS500 {args.score_on}" + (" (second half)" if args.score_on == "val" else ""),
+        "scored_pairs": int(per_image[per_image.method == args.name].mask_id.size // len(METRICS)),
+        "scored_photos": int(per_image.image_id.nunique()),
         "means": means.to_dict(orient="index"), "start_fill": start, "best_non_learned": best_classic,
         "ratio_to_best_non_learned": round(float(lp[args.name] / lp.drop(args.name).min()), 4),
         "lattice": summary.get("lattice"),
         **{k: summary[k] for k in ("diversity", "sample_lpips", "sample_lattice") if k in summary},
         "paired": paired.round(5).to_dict(orient="records"),
     }
-    write_text(run / "result.json", json.dumps(result, indent=1))
+    write_text(run / ("result.json" if args.score_on == "val" else f"result_{args.score_on}.json"),
+               json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
 
