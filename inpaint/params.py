@@ -155,7 +155,7 @@ PRETRAIN = {
     "data": section({"name": text, "folders": items(text, min_len=1), "val_photos": integer(1)}),
     "train": mapping(mapping(), keys=name),
     "heldout": section({"photos": text, "masks": text, "per_photo": integer(1), "methods": items(text, min_len=1),
-                        "seed": integer(0)}),
+                        "seed": integer(0), "image_size": integer(32)}, optional=("image_size",)),
 }
 
 

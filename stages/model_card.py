@@ -71,7 +71,8 @@ def main() -> None:
     # it while it is scored, and are replaced by the whole card, or removed if scoring fails
     write_card(weights, card)
     try:
-        card["heldout"] = heldout_scores(weights, pre["heldout"], card["params"]["image_size"])
+        card["heldout"] = heldout_scores(weights, pre["heldout"],
+                                         pre["heldout"].get("image_size") or card["params"]["image_size"])
     except (KeyError, ValueError) as e:
         card_path(weights).unlink(missing_ok=True)
         raise ValueError(f"{args.pretrain} heldout: {e}") from None

@@ -51,9 +51,16 @@ def pretrain_config(params: dict, pre: dict, model: str, file: str = "pretrain/p
                              f"({sorted(k for k in params['train'] if k not in ('models', 'common'))}); a typo?")
     own = {k: v for k, v in (params["train"][model] or {}).items() if k not in FINE_TUNING}
     over = merge(pre["train"].get("common") or {}, pre["train"].get(model) or {})
+    size = over.pop("image_size", None)  # the crop side of this run; params.yaml's base.image_size by default
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 32 and size % 16 == 0):
+        raise ValueError(f"{file}: train.{model}.image_size (or train.common.image_size) is {size!r}; use a multiple "
+                         "of 16 of at least 32 (e.g. 256)")
     params = {**params, "train": {**params["train"], model: merge(own, over)}}
     check(params, {"train": params_checker()}, f"{file} train (merged into params.yaml's train.{model})")
-    return model_config(params, model)
+    cfg = model_config(params, model)
+    if size is not None:
+        cfg["image_size"] = size
+    return cfg
 
 
 def photo_list(folders: list[str]) -> list[Path]:
@@ -145,6 +152,11 @@ def main() -> None:
         "images_per_second": summary["images_per_second"], "torch": torch.__version__,
         "commit": code, "params": cfg,
         "validation": {"first": vals[0] if vals else None, "best": best.get("val")},
+        "chosen_on": {  # what chose this file; the held-out scores of the card choose nothing
+            "checkpoint": f"best validation {cfg['best_metric']} of the EMA generator on the {len(val_paths)} held-out "
+                          f"photos (the last {len(val_paths)} of data.folders by name: {Path(val_paths[0]).name} .. "
+                          f"{Path(val_paths[-1]).name}), {cfg['image_size']}-px crops",
+            "not_used": "the held-out photos of stages/model_card.py (BSDS500 test): scored once, for the card"},
     }
     write_text(run / "card.json", json.dumps(card, indent=1) + "\n")
     print(json.dumps({k: card[k] for k in ("steps", "images_seen", "training_hours", "device", "sha256")}))

@@ -127,9 +127,10 @@ def test_pretraining_learns_from_scratch_at_the_common_rates_whatever_the_fine_t
     params["train"]["lama"].update(init_from="pretrained/lama", lr_g=1e-5, lr_d=1e-6, init_optimizers=True,
                                    loss={"adv": 0.3})
     pre["train"]["common"].update(loss={"kl": 0.5}, batch_size=24)
+    pre["train"]["lama"] = {"kwargs": pre["train"]["lama"]["kwargs"]}  # pretrain's own section asks for no start
     stage = _stage("pretrain")
     cfg = stage.pretrain_config(params, pre, "lama")
-    assert not cfg.get("init_from") and not cfg["init_optimizers"]
+    assert not cfg.get("init_from") and not cfg["init_optimizers"] and cfg["image_size"] == params["base"]["image_size"]
     assert cfg["lr_g"] == params["train"]["common"]["lr_g"] and cfg["lr_d"] == params["train"]["common"]["lr_d"]
     assert cfg["loss"]["adv"] == 0.3 and cfg["loss"]["kl"] == 0.5  # nested overrides merge, not replace
     assert params["train"]["lama"]["kwargs"] == {}  # the fine-tune takes its architecture from the shipped file ...
@@ -149,6 +150,23 @@ def test_pretraining_learns_from_scratch_at_the_common_rates_whatever_the_fine_t
         stage.pretrain_config(params, pre, "lama")
     with pytest.raises(ValueError, match=r"'gan' has no train\.gan section"):
         stage.pretrain_config(params, {**pre, "train": {}}, "gan")
+
+
+def test_a_pretraining_run_may_fine_tune_a_shipped_model_at_its_own_crop_size():
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    pre = yaml.safe_load((root / "pretrain" / "params.yaml").read_text())
+    pre["train"]["lama"].update(init_from="pretrained/lama", image_size=256)
+    stage = _stage("pretrain")
+    cfg = stage.pretrain_config(params, pre, "lama")
+    assert cfg["init_from"] == "pretrained/lama" and cfg["image_size"] == 256
+    assert cfg["lr_g"] == params["train"]["common"]["fine_tune"]["lr_g"]  # a fine-tune learns at the fine-tune rates
+    for bad in (250, 16, "256", True):
+        pre["train"]["lama"]["image_size"] = bad
+        with pytest.raises(ValueError, match=r"train\.lama\.image_size .* use a multiple of 16 of at least 32"):
+            stage.pretrain_config(params, pre, "lama")
 
 
 def test_every_pretrain_model_has_a_stage_and_its_own_overrides():
@@ -241,6 +259,7 @@ def test_the_model_card_stage_scores_a_fresh_export_and_writes_its_card(tmp_path
         Image.fromarray(hole).save(tmp_path / "masks" / f"{i:05d}.png")
     pre = yaml.safe_load((Path(__file__).resolve().parents[2] / "pretrain" / "params.yaml").read_text())
     pre["heldout"].update(photos=str(tmp_path / "photos"), masks=str(tmp_path / "masks"), methods=["telea"])
+    pre["heldout"].pop("image_size")  # scored at the model's training size then
     (tmp_path / "pre.yaml").write_text(yaml.safe_dump(pre))
     stage = _stage("model_card")
     monkeypatch.setattr(stage, "nvidia_files", lambda folder: sorted(Path(folder).glob("*.png")))  # 3, not 12,000
@@ -250,5 +269,32 @@ def test_the_model_card_stage_scores_a_fresh_export_and_writes_its_card(tmp_path
     card = json.loads(pretrained.card_path(weights).read_text())
     assert card["sha256"] == facts["sha256"] and card["heldout"]["photos_n"] == 3 and card["heldout"]["pairs"] == 6
     assert set(card["heldout"]["means"]["lpips"]) == {"pretrained/autoencoder", "telea", "hybrid"}
-    assert card["heldout"]["lattice"] >= 0
+    assert card["heldout"]["lattice"] >= 0 and card["heldout"]["image_size"] == 32
     assert pretrained.read(weights)["sha256"] == facts["sha256"]  # it loads beside its card
+
+
+def test_the_pretrain_stage_trains_exports_and_says_what_chose_the_checkpoint(tmp_path, monkeypatch):
+    import sys
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for i in range(4):
+        Image.fromarray((rng.random((48, 56, 3)) * 255).astype(np.uint8)).save(tmp_path / "photos" / f"p{i}.png")
+    stage = _stage("pretrain")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "argv", [
+        "pretrain.py", "--model", "autoencoder", "--out", str(tmp_path / "export"), "--run", str(tmp_path / "run"),
+        "-S", f"data.folders=[{tmp_path / 'photos'}]", "-S", "data.val_photos=1", "-S", "train.autoencoder.image_size=32",
+        "-S", "train.autoencoder.max_steps=2", "-S", "train.autoencoder.batch_size=2", "-S", "train.autoencoder.val_size=2",
+        "-S", "train.autoencoder.workers=0", "-S", "train.autoencoder.val_every=1", "-S", "train.autoencoder.ckpt_every=1",
+        "-S", "train.autoencoder.device=cpu"])
+    stage.main()
+    card = json.loads((tmp_path / "run" / "autoencoder" / "card.json").read_text())
+    assert card["steps"] == 2 and card["params"]["image_size"] == 32
+    assert card["data"]["train_photos"] == 3 and card["data"]["val_photos"] == 1
+    assert "p3.png" in card["chosen_on"]["checkpoint"] and "32-px" in card["chosen_on"]["checkpoint"]
+    assert "BSDS500 test" in card["chosen_on"]["not_used"]
+    assert pretrained.sha256(tmp_path / "export" / "autoencoder.safetensors") == card["sha256"]
