@@ -24,23 +24,26 @@ METRICS = list(HEADLINE_METRICS)
 HOLES = {"all": 0.0, ">= 10%": 0.1, LARGE_HOLES_LABEL: LARGE_HOLES}
 
 
-def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000) -> dict:
-    """Means per method and hole bucket, and paired differences of the model against its start fill
-    and the best non-learned method (lowest mean LPIPS over pairs with holes >= 30%), and the lattice score of
-    what the model changes in the holes (inpaint.lattice)."""
+def heldout_scores(weights: Path, held: dict, size: int, n_boot: int = 2000, init: str | None = None) -> dict:
+    """Means per method and hole bucket, and paired differences of the model against its start fill,
+    the best non-learned method (lowest mean LPIPS over pairs with holes >= 30%) and, for a fine-tune, the
+    checkpoint it started from (`init`, labelled "start: <init>"), and the lattice score of what the model
+    changes in the holes (inpaint.lattice)."""
     photos = sorted(str(p) for p in list_images(Path(held["photos"])))
     if not photos:
         raise ValueError(f"pretrain heldout.photos: {held['photos']} holds no photos")
     images, masks, pairs = heldout_pairs(photos, nvidia_files(held["masks"]), size, held["per_photo"], held["seed"],
                                          ratio=(0.0, 0.6))
     name = f"pretrained/{weights.stem}"
+    origin = f"start: {init}" if init else None
     with tempfile.TemporaryDirectory() as tmp:
-        results = evaluate([str(weights), *held["methods"]], images, masks, pairs, METRICS, tmp)
-    per_image = results.per_image.replace({"method": {str(weights): name}})
+        results = evaluate([str(weights), *([init] if init else []), *held["methods"]], images, masks, pairs,
+                           METRICS, tmp)
+    per_image = results.per_image.replace({"method": {str(weights): name, **({init: origin} if init else {})}})
     start = next(m.start for m in results.methods if m.learned)
     lp = per_image[(per_image.metric == "lpips") & (per_image.hole_ratio >= LARGE_HOLES)].groupby("method").value.mean()
-    best = lp.drop(name).idxmin()
-    versus = [start] + [best] * (best != start)
+    best = lp.drop([name, *([origin] if init else [])]).idxmin()
+    versus = [start] + [best] * (best != start) + ([origin] if init else [])
     paired = paired_differences(per_image, [(name, v) for v in versus], directions(METRICS), HOLES, n_boot=n_boot)
     means = per_image.pivot_table(index=["metric", "method"], columns="bucket", values="value")
     return {
@@ -72,7 +75,8 @@ def main() -> None:
     write_card(weights, card)
     try:
         card["heldout"] = heldout_scores(weights, pre["heldout"],
-                                         pre["heldout"].get("image_size") or card["params"]["image_size"])
+                                         pre["heldout"].get("image_size") or card["params"]["image_size"],
+                                         init=card["params"].get("init_from"))
     except (KeyError, ValueError) as e:
         card_path(weights).unlink(missing_ok=True)
         raise ValueError(f"{args.pretrain} heldout: {e}") from None

@@ -1,6 +1,7 @@
 """Pretrained models: fp16 export with a card, pinned hashes, shipping, a fine-tuned model scored beside its start,
 and using one as a method (`pretrained/<model>`)."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -271,6 +272,18 @@ def test_the_model_card_stage_scores_a_fresh_export_and_writes_its_card(tmp_path
     assert set(card["heldout"]["means"]["lpips"]) == {"pretrained/autoencoder", "telea", "hybrid"}
     assert card["heldout"]["lattice"] >= 0 and card["heldout"]["image_size"] == 32
     assert pretrained.read(weights)["sha256"] == facts["sha256"]  # it loads beside its card
+    # a fine-tune's card scores the checkpoint it started from beside it, paired
+    start = tmp_path / "start" / "autoencoder.safetensors"
+    start.parent.mkdir()
+    shutil.copyfile(weights, start)
+    shutil.copyfile(pretrained.card_path(weights), pretrained.card_path(start))
+    facts["params"]["init_from"] = str(start)
+    (tmp_path / "run" / "autoencoder" / "card.json").write_text(json.dumps(facts))
+    stage.main()
+    held = json.loads(pretrained.card_path(weights).read_text())["heldout"]
+    assert f"start: {start}" in held["means"]["lpips"] and held["best_non_learned"] in ("telea", "hybrid")
+    versus = [r for r in held["paired"] if r["versus"] == f"start: {start}" and r["metric"] == "lpips"]
+    assert versus and all(r["diff"] == 0 for r in versus)  # the same weights: no difference on any pair
 
 
 def test_the_pretrain_stage_trains_exports_and_says_what_chose_the_checkpoint(tmp_path, monkeypatch):
