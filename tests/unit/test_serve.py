@@ -17,7 +17,7 @@ from testkit import randomise_heads, save_photo
 from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from inpaint.cli import main
 from inpaint.models import build_generator
-from inpaint.pretrained import ROOT
+from inpaint.pretrained import ROOT, pins
 from inpaint.serve.app import STATIC, create_app
 from inpaint.serve.filler import Filler, QueueFull, Request
 
@@ -166,7 +166,8 @@ def test_a_method_is_one_the_server_offers_never_a_path(client, photo, hole, met
     r = fill(client, png(photo), png(hole), method=method)
     assert r.status_code == 400
     message = r.json()["error"]
-    assert message.startswith(f"method {method!r} is not one this server offers; use one of pretrained/lama, vae, ")
+    shipped = ", ".join(f"pretrained/{Path(f).stem}" for f in sorted(pins()))  # every shipped model, first
+    assert message.startswith(f"method {method!r} is not one this server offers; use one of {shipped}, vae, ")
     assert str(ROOT) not in message and "tried" not in message  # nothing about the server's files
 
 
