@@ -62,7 +62,7 @@ from inpaint.patch import patch_match
 from inpaint.pretrained import pins
 from inpaint.sources import builtin_files, list_images
 from inpaint.stats import paired_differences
-from inpaint.textures import detail_ratio, texture_measure
+from inpaint.textures import busiest_of, detail_ratio, texture_measure
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  # the model card's, and its start fill
@@ -158,7 +158,7 @@ def refine(fills: Path, out: Path, folder: Path) -> None:
 def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> dict[str, float]:
     """Each method fills every pair through `inpaint fill`; returns its seconds per pair (per photo of the folder
     it fills: each pair is a photo with one mask)."""
-    seconds = {}
+    seconds, pairs = {}, len(list((folder / "images").iterdir()))
     for m in methods:
         out = folder / "fills" / method_label(m).replace("/", "_")
         name, side = method_spec(m, max_side)
@@ -168,14 +168,14 @@ def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> di
             if base not in seconds:
                 seconds.update(fill_all([m.removesuffix(REFINE)], folder, max_side, device))
             refine(folder / "fills" / base.replace("/", "_"), out, folder)
-            seconds[method_label(m)] = seconds[base] + (time.perf_counter() - t0) / len(list((folder / "images").iterdir()))
+            seconds[method_label(m)] = seconds[base] + (time.perf_counter() - t0) / pairs
             print(f"refined {base}: {seconds[method_label(m)]:.2f} s per pair", flush=True)
             continue
         code = inpaint_main(["fill", "--method", name, "--image", str(folder / "images"), "--mask", str(folder / "masks"),
                              "--out", str(out), "--max-side", str(side), "--device", device, "--quiet"])
         if code:
             sys.exit(f"inpaint fill --method {m} failed (exit {code})")
-        seconds[method_label(m)] = (time.perf_counter() - t0) / len(list((folder / "images").iterdir()))
+        seconds[method_label(m)] = (time.perf_counter() - t0) / pairs
         print(f"filled with {method_label(m)}: {seconds[method_label(m)]:.2f} s per pair", flush=True)
     return seconds
 
@@ -249,7 +249,7 @@ def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned
     by_kind = ok[ok.metric == "lpips"].pivot_table(index="method", columns="mask_kind", values="value").reindex(labels)
     print("\nLPIPS by mask kind")
     print(by_kind.round(4).to_markdown())
-    texture = set(pairs.pair.iloc[busiest_rows(pairs, share)])
+    texture = set(pairs.pair.iloc[busiest_of(pairs.texture.to_numpy(), share)])
     tex = ok[ok.pair.isin(texture)]
     tex_means = tex.pivot_table(index="method", columns="metric", values="value").reindex(labels)
     tex_paired = paired_differences(tex, [(lab, "patch_match") for lab in labels if lab != "patch_match"],
@@ -266,12 +266,6 @@ def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned
             "lpips_by_kind": by_kind.round(4).to_dict(orient="index"),
             "texture": {"pairs": len(texture), "means": tex_means.round(4).to_dict(orient="index"),
                         "vs_patch_match": tex_paired[cols].round(5).to_dict(orient="records") if len(tex_paired) else []}}
-
-
-def busiest_rows(pairs: pd.DataFrame, share: float) -> np.ndarray:
-    """The rows of the `share` of pairs whose known surroundings are busiest (texture measure), busiest first."""
-    order = np.argsort(-pairs.texture.fillna(-1).to_numpy(), kind="stable")
-    return order[:max(1, round(share * len(pairs)))]
 
 
 def main() -> None:

@@ -29,10 +29,14 @@ def texture_measure(image: np.ndarray, mask: np.ndarray | None = None, sigma: fl
 
 def busiest(images: np.ndarray, masks: np.ndarray, share: float) -> np.ndarray:
     """Indices of the `share` of pairs whose known regions score highest by `texture_measure`, busiest first."""
+    return busiest_of(np.array([texture_measure(i, m) for i, m in zip(images, masks)]), share)
+
+
+def busiest_of(scores: np.ndarray, share: float) -> np.ndarray:
+    """Indices of the `share` of texture measures that are highest (NaN: a pair with no known region, last)."""
     if not 0 < share <= 1:
         raise ValueError(f"busiest: share must be in (0, 1], got {share}")
-    scores = np.array([texture_measure(i, m) for i, m in zip(images, masks)])
-    scores = np.nan_to_num(scores, nan=-1.0)
+    scores = np.nan_to_num(np.asarray(scores, float), nan=-1.0)
     return np.argsort(-scores, kind="stable")[: max(1, round(share * len(scores)))]
 
 
