@@ -36,6 +36,7 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "fill_holes",
+    "grown_layers",
     "initial_fills",
     "pad_to_multiple",
     "start_fill",
@@ -64,15 +65,22 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
-    `kwargs`: "" for the whole model (same arch and kwargs), "backbone" when the generator's class says
-    (its `backbone_of(kwargs)`) that its `backbone` is exactly that generator (a VAE on a lama decoder),
-    None when it does not fit."""
-    if init_arch == name and init_kwargs == kwargs:
+    `kwargs`: "" for the whole model (same arch and kwargs, or kwargs that only add zero-initialised layers to
+    it: `grown_layers`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
+    `backbone` is exactly that generator (a VAE on a lama decoder), None when it does not fit."""
+    if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)):
         return ""
     backbone_of = getattr(GENERATORS.get(name), "backbone_of", None)
     if backbone_of is not None and backbone_of(kwargs) == (init_arch, init_kwargs):
         return "backbone"
     return None
+
+
+def grown_layers(name: str, kwargs: dict, init_kwargs: dict) -> tuple[str, ...]:
+    """The state-dict prefixes generator `name` built with `kwargs` adds to one built with `init_kwargs`, as its
+    class says (`grown_from`: a lama with its attention block switched on); () when it adds none."""
+    grown_from = getattr(GENERATORS.get(name), "grown_from", None)
+    return (grown_from(kwargs, init_kwargs) or ()) if grown_from is not None else ()
 
 
 def can_sample(model) -> bool:

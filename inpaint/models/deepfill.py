@@ -142,19 +142,24 @@ def contextual_attention(
         cols = torch.cat(parts, dim=-1) * hole_q[:, None, :]
         best = torch.stack([torch.cat(tops, -1) * hole_q, torch.cat(indices, -1).to(values.dtype)], dim=1)
         return _paste(fg, cols, query_hole, hole_s, best, rate, vk, vpad, hs, ws)
-    cols = values.new_zeros(values.shape)  # the pasted patches, hole locations only
+    per_image = []  # (C*vk*vk, L) per image: the pasted patches at its hole locations, zeros elsewhere
     best = torch.zeros(n, 2, hs * ws, device=bg.device)
-    for b in range(n):
+    # unbind, not keys[b]: the backward of b indexing selections would zero a whole-batch gradient for each
+    for b, (keys_b, queries_b, values_b) in enumerate(zip(keys.unbind(0), queries.unbind(0), values.unbind(0))):
         where = query_hole[b].nonzero().squeeze(1)  # (Lh,) the hole locations
         valid = key_valid[b][:, None]  # (L, 1)
+        parts = []
         for start in range(0, len(where), chunk):
             sel = where[start : start + chunk]
-            scores = keys[b].t() @ queries[b][:, sel]  # (L, Lq)
+            scores = keys_b.t() @ queries_b[:, sel]  # (L, Lq)
             scores = scores.masked_fill(~valid, -1e4)  # finite, so an all-hole image gives no NaN
             attn = torch.softmax(softmax_scale * scores, dim=0) * valid  # (L, Lq)
-            cols[b, :, sel] = values[b] @ attn
+            parts.append(values_b @ attn)  # (C*vk*vk, Lq)
             top, index = attn.detach().max(dim=0)
             best[b, 0, sel], best[b, 1, sel] = top, index.float()
+        cols_b = values_b.new_zeros(values_b.shape)
+        per_image.append(cols_b.index_copy(1, where, torch.cat(parts, dim=1)) if parts else cols_b)
+    cols = torch.stack(per_image)  # (N, C*vk*vk, L)
     return _paste(fg, cols, query_hole, hole_s, best, rate, vk, vpad, hs, ws)
 
 

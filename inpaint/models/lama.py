@@ -23,7 +23,9 @@ from inpaint.models.common import (
     norm_layer,
     open_encoder,
     up_block,
+    zero_init,
 )
+from inpaint.models.deepfill import ContextualAttention
 
 
 class FourierUnit(nn.Module):
@@ -121,6 +123,13 @@ class LaMa(nn.Module):
             the bottleneck ("none": the generator learns all its features itself).
         upsample: "transposed" (LaMa's) or "resize" (resize-convolution, no checkerboard; see
             common.up_block).
+        attention: a contextual-attention block after the FFC blocks (the seed's "encoder-decoder with
+            attention"): each hole cell of the bottleneck (2**n_down pixels square) gets a softmax-weighted copy
+            of the known cells whose 3x3 neighbourhoods match it (models/deepfill.py: contextual_attention),
+            merged back by a zero-initialised 1x1 conv, so a model built with it returns exactly what the same
+            model without it does until it learns to use the copies, and a plain lama checkpoint starts it
+            (`grown_from`).
+        softmax_scale: sharpness of that attention's softmax over cosine similarities.
     """
 
     def __init__(
@@ -134,6 +143,8 @@ class LaMa(nn.Module):
         norm: str = "group",
         pretrained: str = "none",
         upsample: str = "transposed",
+        attention: bool = False,
+        softmax_scale: float = 10.0,
     ):
         super().__init__()
         ws, self.stem, down = open_encoder(self, "lama", width, n_down, max_width, init_fill, norm)
@@ -143,6 +154,21 @@ class LaMa(nn.Module):
         self.blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[up_block(ws[i + 1], ws[i], norm, upsample) for i in reversed(range(n_down - 1))])
         self.head = FillHead(width, n_fills_shown(init_fill))
+        # built last, so the layers above draw the same seeded weights with and without it
+        self.scale = self.size_multiple  # image pixels per bottleneck cell (inpaint.attention reads it)
+        self.attention = ContextualAttention(3, 1, softmax_scale) if attention else None
+        self.attention_merge = zero_init(nn.Conv2d(2 * ws[-1], ws[-1], 1)) if attention else None
+
+    @staticmethod
+    def grown_from(kwargs: dict, init_kwargs: dict) -> tuple[str, ...] | None:
+        """The state-dict prefixes a lama built with `kwargs` adds to a checkpoint built with `init_kwargs`
+        when the two differ only by switching the attention block on (its layers start at zero, so the
+        grown model starts as the checkpoint), else None."""
+        extra = ("attention", "softmax_scale")
+        if not kwargs.get("attention") or init_kwargs.get("attention"):
+            return None
+        same = {k: v for k, v in kwargs.items() if k not in extra} == {k: v for k, v in init_kwargs.items() if k not in extra}
+        return ("attention_merge.",) if same else None
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.
@@ -158,13 +184,18 @@ class LaMa(nn.Module):
         return {"pred": self.decode(h, start)}
 
     def encode(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-        """Bottleneck features (N, C, H/2^n, W/2^n) before the FFC blocks, and (base fill, fills shown)."""
+        """Bottleneck features (N, C, H/2^n, W/2^n) before the FFC blocks, and (base fill, fills shown, mask)."""
         x, base, fills = network_inputs(image, mask, self.init_fill)  # (N, 4 + 3 * fills, H, W), (N, 3, H, W), fills
         h = self.down(self.stem(x))  # (N, C, H/2^n, W/2^n)
         if self.pretrained is not None:
             h = h + self.pretrained(base, h.shape[-2:])
-        return h, (base, fills)
+        return h, (base, fills, mask)
 
     def decode(self, h: torch.Tensor, start: tuple) -> torch.Tensor:
-        """FFC blocks, upsampling and the fill head: bottleneck features -> (N, 3, H, W) raw prediction."""
-        return self.head(self.up(self.blocks(h)), *start)  # head: (N, width, H/2, W/2) -> (N, 3, H, W)
+        """FFC blocks, attention (if built), upsampling and the fill head: bottleneck features -> (N, 3, H, W)
+        raw prediction."""
+        base, fills, mask = start
+        h = self.blocks(h)  # (N, C, H/2^n, W/2^n)
+        if self.attention is not None:
+            h = h + self.attention_merge(torch.cat([h, self.attention(h, mask)], dim=1))
+        return self.head(self.up(h), base, fills)  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inpaint.models import GENERATORS, start_target
+from inpaint.models import GENERATORS, grown_layers, start_target
 from inpaint.pretrained import architecture, init_state
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def starting_point(cfg: dict) -> dict | None:
     model = cfg["model"]
     init = init_state(source)
     init["into"] = start_target(model, cfg["kwargs"], init["arch"], init["kwargs"])
+    # layers the config adds to the checkpoint's generator (zero-initialised: the start is the checkpoint's)
+    init["grown"] = grown_layers(model, cfg["kwargs"], init["kwargs"]) if init["into"] == "" else ()
     if init["into"] and cfg.get("init_optimizers"):
         raise ValueError(f"train.{model}.init_optimizers is true but init_from {source} starts only the "
                          f"{init['into']} of {model}, whose optimiser state cannot carry over; set it to false")
@@ -51,8 +53,18 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
     different discriminator, or none in the checkpoint, starts fresh). Optimisers start fresh unless
     `optimizers` (`init_optimizers: true`), which needs a training checkpoint's last.pt."""
     into = init.get("into") or ""  # "" the whole generator, or the sub-module a lama starts (a VAE's backbone)
-    nets.gen.get_submodule(into).load_state_dict(init["gen"])
-    nets.ema.get_submodule(into).load_state_dict(init["gen"])
+    grown = tuple(init.get("grown") or ())  # prefixes of layers the checkpoint lacks, which keep their zero start
+    for net in (nets.gen, nets.ema):
+        target = net.get_submodule(into)
+        if grown:
+            missing = set(target.state_dict()) - set(init["gen"])
+            stray = set(init["gen"]) - set(target.state_dict())
+            if stray or any(not k.startswith(grown) for k in missing):
+                raise ValueError(f"{init['path']}: its generator does not fit the one train.<model>.kwargs builds "
+                                 f"(missing {sorted(missing)[:3]}, unexpected {sorted(stray)[:3]})")
+            target.load_state_dict(init["gen"], strict=False)
+        else:
+            target.load_state_dict(init["gen"])
     if nets.disc is not None and init["disc"]:
         mine = nets.disc.state_dict()
         fits = mine.keys() == init["disc"].keys() and all(mine[k].shape == v.shape for k, v in init["disc"].items())
