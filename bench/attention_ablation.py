@@ -83,7 +83,8 @@ def main() -> None:
         summary[label] = d.round(5).to_dict(orient="records")
     model, rng = models["with"], np.random.default_rng(0)
     sources = sources_of(model, images, masks)
-    e = pd.DataFrame([copy_error(i, m, s, attention_cell(model), rng) for i, m, s in zip(images, masks, sources)]).dropna()
+    e = pd.DataFrame([copy_error(i, m, s, attention_cell(model), rng, model.attention.ksize)
+                      for i, m, s in zip(images, masks, sources)]).dropna()
     summary["copy_error"] = {**e.mean().round(4).to_dict(), "pairs": len(e)}
     print(f"\ncopy error of the attention model {summary['copy_error']['attention']} (a random valid key: "
           f"{summary['copy_error']['random_key']}, the nearest valid key: {summary['copy_error']['nearest_key']}; "

@@ -84,7 +84,7 @@ def attention_check(name: str, images: np.ndarray, masks: np.ndarray, device: st
         return None, None
     rng, cell = np.random.default_rng(0), attention_cell(model)
     sources = sources_of(model, images, masks)
-    errors = [copy_error(i, m, s, cell, rng) for i, m, s in zip(images, masks, sources)]
+    errors = [copy_error(i, m, s, cell, rng, model.attention.ksize) for i, m, s in zip(images, masks, sources)]
     pictures = [source_picture(s, m) for s, m in zip(sources, masks)]
     e = pd.DataFrame(errors).dropna()
     return {**e.mean().round(4).to_dict(), "pairs_with_a_source": len(e)}, np.stack(pictures)

@@ -1,8 +1,9 @@
 """Where an attention model copied from: the argmax of its contextual attention, per hole location, and a
 picture of it.
 
-DeepFill's refinement stage fills each bottleneck location of the hole with a softmax-weighted copy of
-known-region patches (models/deepfill.py: contextual_attention). `attention_sources` runs the model once
+DeepFill's refinement stage, and a lama built with `attention: true` after its FFC blocks, fill each
+bottleneck location of the hole with a softmax-weighted copy of known-region patches
+(models/deepfill.py: contextual_attention). `attention_sources` runs the model once
 and reads, for every location of the attention's matching grid, the known patch of highest weight:
 its position in image pixels and that weight. `source_picture` draws it: every known pixel gets the
 colour of its position (`position_colours`: red grows to the right, blue downwards, green towards the
@@ -21,7 +22,7 @@ from inpaint.models import pad_to_multiple
 
 
 def has_attention(model) -> bool:
-    """Whether a generator copies with contextual attention (a deepfill built with attention: true)."""
+    """Whether a generator copies with contextual attention (a deepfill, or a lama built with attention: true)."""
     from inpaint.models.deepfill import ContextualAttention
 
     return isinstance(getattr(model, "attention", None), ContextualAttention)
@@ -50,7 +51,7 @@ def attention_cell(model) -> int:
 
 @torch.no_grad()
 def attention_sources(model, image: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `model` (a DeepFill with attention, eval mode) once on one image and read its attention.
+    """Run `model` (a generator with contextual attention, eval mode) once on one image and read its attention.
 
     Args:
         image: (1, 3, H, W) float in [0, 1]; mask: (1, 1, H, W) float, 1 = hole. Any H, W (padded as a fill is),
@@ -64,7 +65,8 @@ def attention_sources(model, image: torch.Tensor, mask: torch.Tensor) -> tuple[n
         weight: (H, W) float32, that patch's softmax weight (1 = copied from one place; small = a blend).
     """
     if getattr(model, "attention", None) is None:
-        raise ValueError("attention_sources: the model has no contextual attention (a deepfill built with attention: true)")
+        raise ValueError("attention_sources: the model has no contextual attention (a deepfill, or a lama built with "
+                         "attention: true)")
     if image.shape[0] != 1:
         raise ValueError(f"attention_sources: one image at a time, got a batch of {image.shape[0]}")
     h, w = image.shape[-2:]
@@ -130,7 +132,7 @@ def valid_keys(mask: np.ndarray, cell: int, ksize: int = 3) -> np.ndarray:
 
 
 def copy_error(truth: np.ndarray, mask: np.ndarray, source: np.ndarray, cell: int,
-               rng: np.random.Generator) -> dict[str, float]:
+               rng: np.random.Generator, ksize: int = 3) -> dict[str, float]:
     """Whether an attention drew from places that hold what the hole really holds.
 
     A hole pixel p of a matching location centred at c whose strongest source is the known patch centred
@@ -143,12 +145,13 @@ def copy_error(truth: np.ndarray, mask: np.ndarray, source: np.ndarray, cell: in
 
     Args:
         truth: (H, W, 3) float, the photo before the hole was cut; mask: (H, W), 1 = hole;
-        source: (H, W, 2) from `attention_sources`; cell: `attention_cell(model)`.
+        source: (H, W, 2) from `attention_sources`; cell: `attention_cell(model)`; ksize: the key size in
+        cells (`model.attention.ksize`).
     """
     h, w = mask.shape
     grey = np.asarray(truth, np.float32).mean(-1)
     hole = (mask > 0.5) & np.isfinite(source).all(-1)
-    keys = valid_keys(mask, cell)
+    keys = valid_keys(mask, cell, ksize)
     if not hole.any() or not len(keys):
         return {"attention": float("nan"), "random_key": float("nan"), "nearest_key": float("nan")}
     ys, xs = np.nonzero(hole)

@@ -125,7 +125,9 @@ class LaMa(nn.Module):
             common.up_block).
         attention: a contextual-attention block after the FFC blocks (the seed's "encoder-decoder with
             attention"): each hole cell of the bottleneck (2**n_down pixels square) gets a softmax-weighted copy
-            of the known cells whose 3x3 neighbourhoods match it (models/deepfill.py: contextual_attention),
+            of the known cells whose features match it (models/deepfill.py: contextual_attention, with 1x1
+            keys: after the FFC blocks a cell's features already describe its surroundings, a 3x3 key would
+            cost 9x as much, and free-form training holes leave few 3x3 neighbourhoods clean at 256 px),
             merged back by a zero-initialised 1x1 conv, so a model built with it returns exactly what the same
             model without it does until it learns to use the copies, and a plain lama checkpoint starts it
             (`grown_from`).
@@ -156,7 +158,7 @@ class LaMa(nn.Module):
         self.head = FillHead(width, n_fills_shown(init_fill))
         # built last, so the layers above draw the same seeded weights with and without it
         self.scale = self.size_multiple  # image pixels per bottleneck cell (inpaint.attention reads it)
-        self.attention = ContextualAttention(3, 1, softmax_scale) if attention else None
+        self.attention = ContextualAttention(1, 1, softmax_scale) if attention else None
         self.attention_merge = zero_init(nn.Conv2d(2 * ws[-1], ws[-1], 1)) if attention else None
 
     @staticmethod

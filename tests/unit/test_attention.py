@@ -105,3 +105,20 @@ def test_a_deepfill_evaluation_keeps_where_it_copied_and_the_report_draws_it(tmp
     write_report(tmp_path / "reports", combine([back]), images, masks, pairs, n_boot=20, seed=0, samples=2)
     assert (tmp_path / "reports/grids/df_attention.png").is_file()
     assert "grids/df_attention.png" in (tmp_path / "reports/summary.md").read_text()
+
+
+def test_a_lama_with_attention_is_an_attention_model_whose_sources_lie_outside_the_hole():
+    assert not has_attention(build_generator("lama", width=8, n_down=2, max_width=16, n_blocks=1))
+    torch.manual_seed(0)
+    model = build_generator("lama", width=8, n_down=2, max_width=16, n_blocks=1, attention=True).eval()
+    assert has_attention(model)
+    image, mask = torch.rand(1, 3, 48, 40), torch.zeros(1, 1, 48, 40)
+    mask[..., 12:28, 8:24] = 1
+    fill, source, weight = attention_sources(model, image, mask)
+    assert fill.shape == (48, 40, 3) and source.shape == (48, 40, 2)
+    cells = mask[0, 0].numpy() > 0  # every hole pixel lies in a hole cell (4 px: the bottleneck of n_down 2)
+    assert np.isfinite(source[cells]).all() and (weight[cells] > 0).all()
+    sy, sx = source[cells][:, 0], source[cells][:, 1]
+    # a source is a key whose 3x3 cells hold no hole pixel: its centre lies at least a cell and a half from the hole
+    inside = (sy > 12 - 6) & (sy < 28 + 6) & (sx > 8 - 6) & (sx < 24 + 6)
+    assert not inside.any()

@@ -609,3 +609,55 @@ def test_pretrained_features_project_tap_by_tap_as_the_concatenated_projection_w
     assert out.shape == reference.shape == (2, 16, *size)
     assert torch.allclose(out, reference, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(out, pf.proj(concatenated.roll(1, dims=1)), atol=1e-3)  # the check can fail
+
+
+def test_a_lama_grown_with_attention_starts_as_the_plain_lama_and_its_block_copies_only_into_the_hole():
+    from inpaint.models import grown_layers, start_target
+    from inpaint.models.deepfill import ContextualAttention
+
+    plain = tiny("lama")
+    randomise_heads(plain)
+    grown = tiny("lama", attention=True)
+    assert isinstance(grown.attention, ContextualAttention) and grown.scale == grown.size_multiple
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["attention_merge.bias", "attention_merge.weight"]
+    image, mask = batch()
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(image, mask)["pred"], plain.eval()(image, mask)["pred"])  # zero start
+        # merge weights [-I, I]: the bottleneck's hole cells become their copies, every other cell keeps its features
+        c = grown.channels
+        grown.attention_merge.weight.copy_(torch.cat([-torch.eye(c), torch.eye(c)], 1)[..., None, None])
+        h, (base, fills, m) = grown.encode(image, mask)
+        h = grown.blocks(h)
+        merged = h + grown.attention_merge(torch.cat([h, grown.attention(h, m)], 1))
+    hole = F.interpolate(mask, size=h.shape[-2:], mode="area").gt(0).expand_as(h)
+    assert torch.equal(merged[~hole], h[~hole]) and not torch.allclose(merged[hole], h[hole])
+    kw = TINY["lama"]
+    assert grown_layers("lama", {**kw, "attention": True}, kw) == ("attention_merge.",)
+    assert start_target("lama", {**kw, "attention": True}, "lama", kw) == ""  # a plain checkpoint starts it
+    assert grown_layers("lama", {**kw, "attention": True, "width": 4}, kw) == ()  # anything else differs: no fit
+    assert start_target("lama", {**kw, "attention": True, "width": 4}, "lama", kw) is None
+    assert start_target("lama", kw, "lama", {**kw, "attention": True}) is None  # dropping it loses trained layers
+    assert grown_layers("deepfill", {"attention": True}, {"attention": False}) == ()  # only lama says it grows
+
+
+def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+    from types import SimpleNamespace
+
+    from inpaint.training.start import load_start
+
+    plain = tiny("lama")
+    randomise_heads(plain)
+    nets = SimpleNamespace(gen=tiny("lama", attention=True), ema=tiny("lama", attention=True), disc=None)
+    init = {"path": "plain.pt", "into": "", "grown": ("attention_merge.",), "gen": plain.state_dict(), "disc": {}}
+    load_start(nets, init)
+    image, mask = batch()
+    with torch.no_grad():
+        for net in (nets.gen, nets.ema):
+            assert torch.equal(net.eval()(image, mask)["pred"], plain.eval()(image, mask)["pred"])
+    stray = {**plain.state_dict(), "extra.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match="plain.pt: its generator does not fit"):
+        load_start(nets, {**init, "gen": stray})
+    short = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.")}
+    with pytest.raises(ValueError, match="plain.pt: its generator does not fit"):
+        load_start(nets, {**init, "gen": short})
