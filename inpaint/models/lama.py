@@ -107,9 +107,9 @@ class FFCResBlock(nn.Module):
 class LaMa(nn.Module):
     """FFC inpainting generator; predicts a residual on top of a parameter-free initial fill.
 
-    Layout: space-to-depth stem (1/2 res), stride-2 convs to 1/2**n_down, FFC residual blocks,
-    transposed convs back to 1/2 res, sub-pixel head to full res (see common.unshuffle_stem for why
-    nothing runs at full resolution).
+    Layout: space-to-depth stem (1/2 res), stride-2 convs to 1/2**n_down, FFC residual blocks, the
+    contextual-attention block when built with `attention`, transposed convs back to 1/2 res, sub-pixel head
+    to full res (see common.unshuffle_stem for why nothing runs at full resolution).
 
     Args:
         width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
@@ -130,7 +130,7 @@ class LaMa(nn.Module):
             cost 9x as much, and free-form training holes leave few 3x3 neighbourhoods clean at 256 px),
             merged back by a zero-initialised 1x1 conv, so a model built with it returns exactly what the same
             model without it does until it learns to use the copies, and a plain lama checkpoint starts it
-            (`grown_from`).
+            (`grown_from`; a bare lama only: a VAE's lama backbone must match its start exactly).
         softmax_scale: sharpness of that attention's softmax over cosine similarities.
     """
 

@@ -154,7 +154,8 @@ class VAE(nn.Module):
 
     def _condition(self, image: torch.Tensor, mask: torch.Tensor):
         """Conditioning features (per scale for "unet", the LaMa bottleneck for "lama"), prior (mu, logvar)
-        and (base fill, fills shown); never reads hole pixels."""
+        and what the decoder starts from ("unet": base fill, fills shown; "lama": LaMa.encode's base fill, fills
+        shown, mask); never reads hole pixels."""
         if self.decoder == "lama":
             h, start = self.backbone.encode(image, mask)  # (N, C, h, w)
             mu, logvar = self.prior(F.avg_pool2d(h, self.latent_pool)).chunk(2, dim=1)  # (N, Z, h/p, w/p) each

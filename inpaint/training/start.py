@@ -40,6 +40,10 @@ def starting_point(cfg: dict) -> dict | None:
     if init["into"] and cfg.get("init_optimizers"):
         raise ValueError(f"train.{model}.init_optimizers is true but init_from {source} starts only the "
                          f"{init['into']} of {model}, whose optimiser state cannot carry over; set it to false")
+    if init["grown"] and cfg.get("init_optimizers"):
+        raise ValueError(f"train.{model}.init_optimizers is true but train.{model}.kwargs add layers "
+                         f"({', '.join(init['grown'])}) to init_from {source}, whose optimiser state has none for "
+                         "them; set it to false")
     if init["into"] is None:
         raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
                          f"train.{model} builds {model} with kwargs {cfg['kwargs']}: leave the architecture out of "

@@ -164,3 +164,32 @@ def test_a_vae_with_a_lama_decoder_fine_tunes_from_a_lama(data, tmp_path, monkey
     with pytest.raises(ValueError, match=r"leave the architecture out of train\.vae\.kwargs \(it then comes from the checkpoint\)"):
         train({**cfg, "kwargs": {**vae_kw, "backbone": {**lama_kw, "width": 4}}}, data[0], data[1], data[2],
               tmp_path / "vae3", tmp_path / "vae3/logs", _validate)
+
+
+def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_optimisers(data, tmp_path, monkeypatch):
+    from inpaint.training import loop as training_loop, start as training_start
+
+    lama_kw = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}
+    torch.manual_seed(3)
+    weights = tmp_path / "pre" / "lama.safetensors"
+    digest = pretrained.export(weights, "lama", lama_kw, build_generator("lama", **lama_kw).state_dict())
+    pretrained.write_card(weights, {"sha256": digest})
+    seen = {}
+    real = training_start.load_start
+
+    def spy(nets, init, *args):
+        real(nets, init, *args)
+        seen["gen"] = {k: v.clone() for k, v in nets.gen.state_dict().items()}
+        seen["grown"] = init["grown"]
+
+    monkeypatch.setattr(training_loop, "load_start", spy)
+    cfg = {**CFG, "model": "lama", "kwargs": {**lama_kw, "attention": True}, "init_from": str(weights), "max_steps": 2}
+    train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate)
+    stored = pretrained.read(weights)["gen"]
+    assert seen["grown"] == ("attention_merge.",)
+    assert all(torch.equal(seen["gen"][k], stored[k].float()) for k in stored)  # the checkpoint's layers, as stored
+    assert not seen["gen"]["attention_merge.weight"].any()  # the grown block starts at zero
+    model, _ = generator_from_checkpoint(tmp_path / "ft" / "last.pt")
+    assert model.attention is not None and model.attention_merge.weight.abs().sum() > 0  # and it learnt
+    with pytest.raises(ValueError, match=r"train\.lama\.init_optimizers is true but .* add layers \(attention_merge\.\)"):
+        train({**cfg, "init_optimizers": True}, data[0], data[1], data[2], tmp_path / "ft2", tmp_path / "ft2/logs", _validate)
