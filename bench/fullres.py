@@ -49,7 +49,7 @@ import yaml
 
 from inpaint.atomic import write_png, write_text
 from inpaint.cli import main as inpaint_main
-from inpaint.crops import hole_crop
+from inpaint.crops import hole_crop, work_size
 from inpaint.grids import comparison_grid, show_hole
 from inpaint.heldout import nvidia_files
 from inpaint.io import read_rgb8
@@ -187,11 +187,8 @@ def start_at(side: int, max_side: int) -> str:
 
 def work_grid(a: np.ndarray, max_side: int) -> np.ndarray:
     """A crop as the method saw it: shrunk to at most max_side (INTER_AREA), as inpaint.crops.work_crop does."""
-    h, w = a.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale == 1.0:
-        return a
-    return cv2.resize(a, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = work_size(*a.shape[:2], max_side)
+    return a if size is None else cv2.resize(a, size, interpolation=cv2.INTER_AREA)
 
 
 def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], folder: Path, max_side: int, window: int,
@@ -231,7 +228,7 @@ def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], folder:
 
 
 def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned: list[str], seconds: dict,
-              share: float, n_boot: int) -> dict:
+              share: float, n_boot: int, against: str | None = None) -> dict:
     means = per.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
     means = means.reindex(index=[*labels, "ground truth"], columns=["lpips", "psnr", "lattice", "detail"])
     classical = [lab for lab in labels if lab not in learned]
@@ -260,7 +257,15 @@ def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned
     if not tex_paired.empty:
         print("\nminus patch_match's on the texture subset")
         print(tex_paired[cols].round(4).to_markdown(index=False))
+    versus = {}
+    if against:  # e.g. the checkpoint a variant grew from: every other method minus it, all pairs and the texture subset
+        for name, rows in (("all", ok), ("texture", tex)):
+            d = paired_differences(rows, [(lab, against) for lab in labels if lab != against], METRICS, {"all": 0.0}, n_boot)
+            print(f"\nminus {against}'s, {name} pairs (95% CI over photos)")
+            print(d[cols].round(4).to_markdown(index=False))
+            versus[name] = d[cols].round(5).to_dict(orient="records")
     return {"pairs": len(pairs), "photos": int(pairs.image_id.nunique()), "best_non_learned": best,
+            **({"against": {"method": against, **versus}} if against else {}),
             "means": means.round(4).to_dict(orient="index"),
             "vs_best_non_learned": paired[cols].round(5).to_dict(orient="records"),
             "lpips_by_kind": by_kind.round(4).to_dict(orient="index"),
@@ -286,6 +291,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=768, help="largest grid cell side, px at full resolution")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bootstrap", type=int, default=2000)
+    ap.add_argument("--against", help="one of --methods (as given): every other method's paired differences against it "
+                    "too, e.g. a variant against the model it grew from")
     ap.add_argument("--out", help="default /tmp/inpaint-fullres/<set>")
     args = ap.parse_args()
     out = Path(args.out or f"/tmp/inpaint-fullres/{args.set}")
@@ -297,6 +304,9 @@ def main() -> None:
     sides = {method_spec(m, args.max_side)[1] for m in methods if method_spec(m, 0)[0] not in BASELINE_NAMES}
     methods += [start_at(side, args.max_side) for side in sorted(sides - {args.max_side})]  # each model's own start
     labels = [method_label(m) for m in methods]
+    against = method_label(args.against) if args.against else None
+    if against and against not in labels:
+        sys.exit(f"--against {args.against} is not one of the methods {labels}; add it to --methods")
     photos = photo_set(args.set, args.photos, args.limit)
     per_photo = args.per_photo or len(args.kinds)
     with tempfile.TemporaryDirectory(prefix="fullres-") as tmp:
@@ -313,7 +323,7 @@ def main() -> None:
     learned = [lab for m, lab in zip(methods, labels) if method_spec(m, 0)[0] not in BASELINE_NAMES]
     summary = {"set": args.set, "photos": [str(p) for p in photos], "holes": list(args.holes), "seed": args.seed,
                "max_side": args.max_side, "methods": labels,
-               **summarise(per, pairs, labels, learned, seconds, args.share, args.bootstrap)}
+               **summarise(per, pairs, labels, learned, seconds, args.share, args.bootstrap, against)}
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / "per_pair.csv", index=False)
     pairs.to_csv(out / "pairs.csv", index=False)

@@ -51,6 +51,13 @@ class Work:
     mask: np.ndarray  # (h, w)
 
 
+def work_size(height: int, width: int, max_side: int) -> tuple[int, int] | None:
+    """The (width, height) a context of height x width px is shrunk to so that its longer side is at most
+    `max_side`, or None when it already fits (the rule `work_crop` fills by, for anyone measuring in its grid)."""
+    scale = min(1.0, max_side / max(height, width))
+    return None if scale == 1.0 else (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
 def work_crop(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     """Crop a photo (uint8, or float in [0, 1]) to its holes' context and shrink that to at most `max_side`
     px, as float32 in [0, 1]; mask 1 = hole."""
@@ -59,16 +66,15 @@ def work_crop(image: np.ndarray, mask: np.ndarray, max_side: int) -> Work:
     ys, xs = hole_crop(mask)
     crop, cmask = image[ys, xs], mask[ys, xs]  # views; the mask may be bool (a huge photo's)
     h, w = cmask.shape
-    scale = min(1.0, max_side / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if scale < 1.0 and h * w > io.LARGE_PIXELS and crop.dtype == np.uint8:
+    size = work_size(h, w, max_side)
+    if size is not None and h * w > io.LARGE_PIXELS and crop.dtype == np.uint8:
         # a huge context is shrunk as it is stored (a float copy of 250 MP is 3 GB) and only then made float
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         hole = cmask if cmask.dtype == bool else cmask > 0.5
         return Work((ys, xs), crop, any_pool(hole, size).astype(np.float32))
     cmask = cmask.astype(np.float32)
     crop = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop  # only the crop becomes float
-    if scale < 1.0:
+    if size is not None:
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         cmask = (cv2.resize(cmask, size, interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
     return Work((ys, xs), np.ascontiguousarray(crop), cmask)

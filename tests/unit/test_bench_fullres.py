@@ -28,7 +28,8 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     Image.fromarray(data.coffee()[::2, ::2]).save(photos / "coffee.jpg")  # 300x200
     out = tmp_path / "out"
     r = run("--set", "folder", "--photos", str(photos), "--methods", "pretrained/lama", "pretrained/lama@128", "telea",
-            "--kinds", "blob", "box", "strokes", "--grids", "2", "--bootstrap", "50", "--out", str(out))
+            "--kinds", "blob", "box", "strokes", "--grids", "2", "--bootstrap", "50", "--against", "pretrained/lama",
+            "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     # + the two to beat, and the start fill of a model that fills at its own --max-side
@@ -52,6 +53,19 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     assert Image.open(grids[0]).size[0] > 7 * 200  # eight cells side by side at the photo's own scale
     assert "minus" in r.stdout and "texture subset" in r.stdout
     assert set(lat.method) == {"pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "ground truth"}
+    # --against: every other method paired against the one named, on all pairs and on the texture subset
+    against = summary["against"]
+    assert against["method"] == "pretrained/lama"
+    assert {r["method"] for r in against["all"]} == set(summary["methods"]) - {"pretrained/lama"}
+    lp = {r["method"]: r["diff"] for r in against["all"] if r["metric"] == "lpips"}
+    mine = per[per.metric == "lpips"].pivot_table(index="pair", columns="method", values="value")
+    assert lp["telea"] == pytest.approx((mine["telea"] - mine["pretrained/lama"]).mean(), abs=1e-4)
+    assert {r["method"] for r in against["texture"]} == set(summary["methods"]) - {"pretrained/lama"}
+
+
+def test_against_must_be_one_of_the_methods(tmp_path):
+    r = run("--set", "builtin", "--methods", "telea", "--against", "pretrained/lama", "--out", str(tmp_path / "o"))
+    assert r.returncode != 0 and "--against pretrained/lama is not one of the methods" in r.stderr
 
 
 def test_it_refuses_an_output_folder_inside_the_repository():
