@@ -239,6 +239,32 @@ def perceptual_style_loss(
     return value, logs
 
 
+def lattice_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, period: int = 8) -> tuple[torch.Tensor, dict]:
+    """How much of the hole's error is a regular grid of `period` pixels: the mean power of the error
+    (grey, hole only) at that period's harmonics over its mean power at every frequency, the latter held
+    constant (detached), so the gradient only lowers the harmonics. About 1 where nothing is regular.
+
+    The score `inpaint.lattice.lattice` reports (against the start fill, at a fill's own size) found the
+    8-px lattice that stride-2 upsampling draws where a large hole leaves the bottleneck's features
+    nearly constant: a transposed convolution's kernel overlaps unevenly on its output grid (Odena et al.
+    2016), and neither L1 nor the perceptual loss singles out those few frequencies. Here the error is
+    against the photo (a training crop has no start fill to spare), so what a harmonic holds of the
+    photo's own texture is pulled towards the photo too: a frequency-selective L2 on 63 of H*W bins.
+
+    Args:
+        pred, target: (N, 3, H, W); mask: (N, 1, H, W) float, 1 = hole. H and W multiples of `period`,
+            the top-left pixel on the model's grid (a training crop).
+    """
+    n, _, h, w = pred.shape
+    if h % period or w % period:
+        raise ValueError(f"lattice_loss: crops of {h}x{w} px are not multiples of the period {period}")
+    power = torch.fft.fft2((pred - target).mean(1) * mask[:, 0]).abs().square()  # (N, H, W)
+    peaks = power[:, :: h // period, :: w // period].flatten(1)[:, 1:].mean(1)  # the harmonics, DC left out
+    flat = ((power.flatten(1).sum(1) - power[:, 0, 0]) / (h * w - 1)).detach().clamp_min(1e-12)
+    value = (peaks / flat).mean()
+    return value, _logs(lattice=value)
+
+
 # ---------------------------------------------------------------------------------------------
 # VAE
 

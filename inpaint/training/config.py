@@ -104,7 +104,7 @@ def params_checker():
                 "perceptual_layers": items(choice(*ALEXNET_LAYERS, *VGG16_LAYERS), min_len=1), "adv": weight,
                 "adv_kind": choice("hinge", "nonsaturating"), "adv_start": integer(0), "kl": weight, "r1": weight,
                 "diversity": weight, "diversity_margin": weight, "diversity_pool": integer(1),
-                "sample_perceptual": weight,
+                "sample_perceptual": weight, "lattice": weight,
             }, partial=part),
         }
         if part:

@@ -61,6 +61,9 @@ def generator_losses(out: dict, image, mask, cfg: dict, feature_net, disc) -> tu
         terms += own.content(out, image, mask, w, feature_net)
     if feature_net is not None:
         terms.append(losses.perceptual_style_loss(pred, image, feature_net, w["perceptual"], w["style"]))
+    if w.get("lattice", 0) > 0:
+        value, logs = losses.lattice_loss(pred, image, mask)
+        terms.append((w["lattice"] * value, logs))
     if disc is not None and w["adv"] > 0:
         value, logs = losses.g_adv_loss(disc(comp, mask), w["adv_kind"])
         terms.append((w["adv"] * value, logs))

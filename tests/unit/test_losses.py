@@ -15,6 +15,7 @@ from inpaint.losses import (
     gram_matrix,
     kl_loss,
     l1_loss,
+    lattice_loss,
     perceptual_loss,
     perceptual_style_loss,
     r1_penalty,
@@ -270,3 +271,42 @@ def test_pooled_diversity_ignores_pixel_noise_and_counts_regional_differences():
     half = torch.zeros_like(mask)
     half[..., :, :4] = 1  # a hole covering half of each 8x8 cell: spread is still per hole pixel
     assert diversity_loss(torch.stack([a, shifted]), half, 0.1, pool=8)[1]["sample_spread"] == pytest.approx(0.2)
+
+
+def _lattice_case(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.rand(2, 3, 64, 64, generator=g)
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[..., 8:56, 8:56] = 1
+    noise = 0.1 * torch.randn(2, 3, 64, 64, generator=g)
+    grid = torch.zeros(64, 64)
+    grid[::8, :] = 1  # a line every 8 rows and columns: the lattice stride-2 upsampling draws
+    grid[:, ::8] = 1
+    return target, mask, noise, grid
+
+
+def test_lattice_loss_is_about_one_for_irregular_error_and_large_for_a_grid():
+    target, mask, noise, grid = _lattice_case()
+    irregular, logs = lattice_loss(target + noise, target, mask)
+    assert irregular.item() == pytest.approx(1, abs=0.3) and logs["lattice"] == pytest.approx(irregular.item())
+    rms = noise.square().mean().sqrt()
+    lattice = grid / grid.square().mean().sqrt() * rms  # the same error energy, all of it on the grid
+    assert lattice_loss(target + lattice, target, mask)[0].item() > 20
+    outside = target + lattice * (1 - mask)  # a grid outside the hole is not the fill's
+    assert lattice_loss(outside + noise * mask, target, mask)[0].item() == pytest.approx(irregular.item(), rel=0.3)
+    with pytest.raises(ValueError, match="60x64 px are not multiples of the period 8"):
+        lattice_loss(target[..., :60, :], target[..., :60, :], mask[..., :60, :])
+
+
+def test_lattice_loss_gradient_lowers_the_grid_and_not_the_rest_of_the_error():
+    target, mask, noise, grid = _lattice_case(1)
+    pred = (target + noise + 0.05 * grid).requires_grad_(True)
+    value, _ = lattice_loss(pred, target, mask)
+    value.backward()
+    stepped = (pred - 1.0 * pred.grad).detach()  # one gradient step (the flat power held, it is quadratic)
+    assert lattice_loss(stepped, target, mask)[0].item() < 0.5 * value.item()
+    change = (stepped - pred.detach())[:, :, 8:56, 8:56].mean(1)  # the step, grey, in the hole
+    spectrum = torch.fft.fft2(change).abs().square().mean(0)  # 48 x 48: harmonics every 6 bins
+    harmonics = spectrum[::6, ::6].sum()
+    assert harmonics > 0.9 * spectrum.sum()  # the step moved (almost) nothing but the grid's harmonics
+    assert pred.grad[mask.expand_as(pred) == 0].abs().max().item() == 0  # nor anything outside the hole

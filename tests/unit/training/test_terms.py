@@ -1,5 +1,6 @@
 """inpaint.training.terms: the loss terms a model adds (a coarse stage, a prior's samples and KL)."""
 import numpy as np
+import pytest
 import torch
 
 from inpaint.checkpoints import generator_from_checkpoint
@@ -49,3 +50,16 @@ def test_each_model_adds_its_own_terms_after_the_common_ones(setup):
     order = list(seen["vae"])  # the prior's terms after the adversary
     assert order.index("g_adv") < order.index("sample_spread") < order.index("kl")
     assert sorted(MODEL_TERMS) == ["deepfill", "vae"]
+
+
+def test_the_lattice_term_is_added_only_when_weighted(setup):
+    """loss.lattice (default 0) adds losses.lattice_loss of the prediction, weighted, to the generator's total."""
+    seen = {}
+    for weight in (0.0, 0.5):
+        cfg = {**CFG, "loss": {**CFG["loss"], "lattice": weight}}
+        nets = training_step.build_nets(cfg, torch.device("cpu"))
+        image, mask = next(training_loop.batches(cfg, setup[0], 0))
+        out = nets.gen(image * (1 - mask), mask)
+        seen[weight] = training_step.generator_losses(out, image, mask, cfg, nets.features, nets.disc)
+    assert "lattice" not in seen[0.0][1] and seen[0.5][1]["lattice"] > 0
+    assert seen[0.5][0].item() == pytest.approx(seen[0.0][0].item() + 0.5 * seen[0.5][1]["lattice"], rel=1e-4)
