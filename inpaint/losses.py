@@ -240,28 +240,29 @@ def perceptual_style_loss(
 
 
 def lattice_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, period: int = 8) -> tuple[torch.Tensor, dict]:
-    """How much of the hole's error is a regular grid of `period` pixels: the mean power of the error
-    (grey, hole only) at that period's harmonics over its mean power at every frequency, the latter held
-    constant (detached), so the gradient only lowers the harmonics. About 1 where nothing is regular.
+    """How much of the hole's error is a regular grid of `period` pixels: `inpaint.lattice.lattice`'s
+    score of the error (grey, hole only, power pooled over the batch), its denominator (the error's mean
+    power over all frequencies) held constant, so the gradient only lowers the harmonics. About 1 where
+    nothing is regular.
 
-    The score `inpaint.lattice.lattice` reports (against the start fill, at a fill's own size) found the
-    8-px lattice that stride-2 upsampling draws where a large hole leaves the bottleneck's features
-    nearly constant: a transposed convolution's kernel overlaps unevenly on its output grid (Odena et al.
-    2016), and neither L1 nor the perceptual loss singles out those few frequencies. Here the error is
-    against the photo (a training crop has no start fill to spare), so what a harmonic holds of the
-    photo's own texture is pulled towards the photo too: a frequency-selective L2 on 63 of H*W bins.
+    That score (against the start fill, at a fill's own size) found the 8-px lattice stride-2 upsampling
+    draws where a large hole leaves the bottleneck's features nearly constant: a transposed convolution's
+    kernel overlaps unevenly on its output grid (Odena et al. 2016), and neither L1 nor the perceptual
+    loss singles out those few frequencies. Here the error is against the photo (a training crop has no
+    start fill to spare), so what the harmonics hold of the photo's own texture is pulled towards the
+    photo too: an L2 on 63 of H*W frequencies, scaled by the batch's error power (pooled, so no single
+    crop whose hole is nearly right takes over). Grey only: a grid of colour whose grey is flat goes unseen.
 
     Args:
-        pred, target: (N, 3, H, W); mask: (N, 1, H, W) float, 1 = hole. H and W multiples of `period`,
-            the top-left pixel on the model's grid (a training crop).
+        pred, target: (N, 3, H, W); mask: (N, 1, H, W) float, 1 = hole. H and W multiples of `period`.
     """
     n, _, h, w = pred.shape
-    if h % period or w % period:
+    if period < 2 or h % period or w % period:
         raise ValueError(f"lattice_loss: crops of {h}x{w} px are not multiples of the period {period}")
-    power = torch.fft.fft2((pred - target).mean(1) * mask[:, 0]).abs().square()  # (N, H, W)
-    peaks = power[:, :: h // period, :: w // period].flatten(1)[:, 1:].mean(1)  # the harmonics, DC left out
-    flat = ((power.flatten(1).sum(1) - power[:, 0, 0]) / (h * w - 1)).detach().clamp_min(1e-12)
-    value = (peaks / flat).mean()
+    power = torch.fft.fft2((pred - target).mean(1) * mask[:, 0]).abs().square().mean(0)  # (H, W), over the batch
+    peaks = power[:: h // period, :: w // period].flatten()[1:].mean()  # the 63 harmonics, DC left out
+    flat = ((power.sum() - power[0, 0]) / (h * w - 1)).detach()
+    value = peaks / flat.clamp_min(1e-12)
     return value, _logs(lattice=value)
 
 

@@ -244,7 +244,7 @@ def train(cfg: dict, train_paths: list[str], val_images: np.ndarray, val_masks: 
             (optional), distributed {nproc_per_node, nnodes, backend} (optional: under torchrun this process
             trains as one of WORLD_SIZE data-parallel processes, see inpaint.distributed), init_from (optional: a checkpoint to fine-tune, see `starting_point`), masks {kinds, min_ratio, max_ratio}, augment {min_scale, color}, loss {l1_hole,
             l1_valid, perceptual, style, perceptual_net, perceptual_layers, adv, adv_kind, adv_start, kl,
-            r1, diversity, diversity_margin, diversity_pool, sample_perceptual, lattice (optional)}.
+            r1, diversity, diversity_margin, diversity_pool, sample_perceptual, lattice (absent: 0)}.
         val_images, val_masks: fixed validation set, (N, S, S, 3) and (N, S, S) float32, 1 = hole.
         validate: fn(pred, target, mask) -> {metric: mean} on NCHW tensors (composited preds).
         sample_grid: fn(path, images, masks, preds) writing a PNG, or None.

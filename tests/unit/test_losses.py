@@ -294,6 +294,11 @@ def test_lattice_loss_is_about_one_for_irregular_error_and_large_for_a_grid():
     assert lattice_loss(target + lattice, target, mask)[0].item() > 20
     outside = target + lattice * (1 - mask)  # a grid outside the hole is not the fill's
     assert lattice_loss(outside + noise * mask, target, mask)[0].item() == pytest.approx(irregular.item(), rel=0.3)
+    from inpaint.lattice import lattice  # the score the bench and the model card report: the same statistic
+    pred = target + noise + 0.02 * grid
+    nhwc = lambda t: t.permute(0, 2, 3, 1).numpy()  # noqa: E731
+    assert lattice_loss(pred, target, mask)[0].item() == pytest.approx(
+        lattice(nhwc(pred), nhwc(target), mask[:, 0].numpy() > 0), rel=1e-4)
     with pytest.raises(ValueError, match="60x64 px are not multiples of the period 8"):
         lattice_loss(target[..., :60, :], target[..., :60, :], mask[..., :60, :])
 
@@ -310,3 +315,14 @@ def test_lattice_loss_gradient_lowers_the_grid_and_not_the_rest_of_the_error():
     harmonics = spectrum[::6, ::6].sum()
     assert harmonics > 0.9 * spectrum.sum()  # the step moved (almost) nothing but the grid's harmonics
     assert pred.grad[mask.expand_as(pred) == 0].abs().max().item() == 0  # nor anything outside the hole
+
+
+def test_lattice_loss_pools_the_batch_so_a_nearly_right_crop_does_not_take_over():
+    target, mask, noise, grid = _lattice_case(2)
+    pred = target + noise + 0.05 * grid
+    pred[1] = target[1] + 1e-4 * noise[1]  # one crop's hole is almost right
+    pred.requires_grad_(True)
+    lattice_loss(pred, target, mask)[0].backward()
+    assert pred.grad[1].abs().max() < 0.01 * pred.grad[0].abs().max()
+    empty = torch.zeros_like(mask)
+    assert lattice_loss(pred.detach(), target, empty)[0].item() == 0  # no hole: nothing to measure
