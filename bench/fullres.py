@@ -24,11 +24,12 @@ The texture subset is the --share (default 0.25) of pairs whose known surroundin
 inpaint.textures.texture_measure, chosen from the photos and masks before any method runs; there `patch_match`
 is the method to beat. Prints means, each method's LPIPS over the best non-learned method's, paired differences
 against it and against patch_match on the texture subset (95% CIs over photos), seconds per pair of each fill
-call; writes per_pair.csv, summary.json and full-resolution grids (windows of at most --window px around the
+call; with --against NAME, every method's paired differences against that one too (all pairs and the texture
+subset: a variant against the model it grew from); writes per_pair.csv, summary.json and full-resolution grids (windows of at most --window px around the
 hole, never scaled) to --out, outside the repository (BSDS500 and wallpaper photos are not ours to commit).
 
   .venv/bin/python bench/fullres.py --set val [--methods pretrained/lama pretrain/runs/lama/best.pt ...]
-      [--per-photo 4] [--holes 0.1 0.4] [--max-side 1024] [--out /tmp/inpaint-fullres/val]
+      [--per-photo 4] [--holes 0.1 0.4] [--max-side 1024] [--against METHOD] [--out /tmp/inpaint-fullres/val]
 """
 from __future__ import annotations
 
@@ -291,7 +292,7 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=768, help="largest grid cell side, px at full resolution")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bootstrap", type=int, default=2000)
-    ap.add_argument("--against", help="one of --methods (as given): every other method's paired differences against it "
+    ap.add_argument("--against", help="a method scored (one of --methods as given, or one the bench adds): every other method's paired differences against it "
                     "too, e.g. a variant against the model it grew from")
     ap.add_argument("--out", help="default /tmp/inpaint-fullres/<set>")
     args = ap.parse_args()

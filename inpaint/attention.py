@@ -118,9 +118,10 @@ def source_picture(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return picture.astype(np.float32)
 
 
-def valid_keys(mask: np.ndarray, cell: int, ksize: int = 3) -> np.ndarray:
+def valid_keys(mask: np.ndarray, cell: int, ksize: int) -> np.ndarray:
     """Centres (y, x) in image pixels of the keys an attention matching `cell`-pixel cells may copy from:
-    ksize x ksize cells holding no hole pixel (as models/deepfill.py: contextual_attention), (K, 2)."""
+    ksize x ksize cells holding no hole pixel (as models/deepfill.py: contextual_attention; `model.attention.ksize`:
+    3 for deepfill, 1 for a lama with attention), (K, 2)."""
     h, w = mask.shape
     gh, gw = -(-h // cell), -(-w // cell)
     padded = np.zeros((gh * cell, gw * cell), bool)
@@ -132,7 +133,7 @@ def valid_keys(mask: np.ndarray, cell: int, ksize: int = 3) -> np.ndarray:
 
 
 def copy_error(truth: np.ndarray, mask: np.ndarray, source: np.ndarray, cell: int,
-               rng: np.random.Generator, ksize: int = 3) -> dict[str, float]:
+               rng: np.random.Generator, ksize: int) -> dict[str, float]:
     """Whether an attention drew from places that hold what the hole really holds.
 
     A hole pixel p of a matching location centred at c whose strongest source is the known patch centred

@@ -630,6 +630,7 @@ def test_a_lama_grown_with_attention_starts_as_the_plain_lama_and_its_block_copi
         h, (base, fills, m) = grown.encode(image, mask)
         h = grown.blocks(h)
         merged = h + grown.attention_merge(torch.cat([h, grown.attention(h, m)], 1))
+        assert torch.equal(grown(image, mask)["pred"], grown.head(grown.up(merged), base, fills))  # what decode runs
     hole = F.interpolate(mask, size=h.shape[-2:], mode="area").gt(0).expand_as(h)
     assert torch.equal(merged[~hole], h[~hole]) and not torch.allclose(merged[hole], h[hole])
     kw = TINY["lama"]

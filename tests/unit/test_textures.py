@@ -98,18 +98,20 @@ def test_copy_error_is_small_when_the_sources_hold_what_the_hole_holds_and_the_b
     cy, cx = (y // cell) * cell + cell / 2, (x // cell) * cell + cell / 2
     source[..., 0], source[..., 1] = cy, cx - 32  # from the stripes on the left, in phase
     rng = np.random.default_rng(0)
-    errors = copy_error(truth, mask, source, cell, rng)
+    errors = copy_error(truth, mask, source, cell, rng, 3)
     assert errors["attention"] == 0.0 and errors["nearest_key"] == 0.5 and errors["random_key"] > 0.2
     source[..., 1] = cx - 36  # half a period off: the opposite stripe (a quarter of the pixels clip to the edge)
-    assert copy_error(truth, mask, source, cell, rng)["attention"] == 0.75
-    assert np.isnan(copy_error(truth, np.ones((64, 64)), source, cell, rng)["attention"])
+    assert copy_error(truth, mask, source, cell, rng, 3)["attention"] == 0.75
+    assert np.isnan(copy_error(truth, np.ones((64, 64)), source, cell, rng, 3)["attention"])
 
 
 def test_valid_keys_are_the_3x3_cell_patches_that_hold_no_hole_pixel():
     mask = np.zeros((32, 40), np.float32)
     mask[9, 17] = 1  # one hole pixel in cell (1, 2) of 8-pixel cells (4 x 5 cells)
-    keys = valid_keys(mask, 8)
+    keys = valid_keys(mask, 8, 3)
     cells = {(int(y) // 8, int(x) // 8) for y, x in keys}
     touched = {(r, c) for r in range(0, 3) for c in range(1, 4)}
     assert cells == {(r, c) for r in range(4) for c in range(5)} - touched
+    ones = {(int(y) // 8, int(x) // 8) for y, x in valid_keys(mask, 8, 1)}  # 1x1 keys (lama): only the hole's own cell is out
+    assert ones == {(r, c) for r in range(4) for c in range(5)} - {(1, 2)}
     assert {(int(y) % 8, int(x) % 8) for y, x in keys} == {(4, 4)}  # cell centres
