@@ -64,7 +64,7 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
             missing = set(target.state_dict()) - set(init["gen"])
             stray = set(init["gen"]) - set(target.state_dict())
             if stray or any(not k.startswith(grown) for k in missing):
-                raise ValueError(f"{init['path']}: its generator does not fit the one train.{init['arch']}.kwargs builds "
+                raise ValueError(f"{init['path']}: its generator does not fit the one train.{init.get('arch') or '<model>'}.kwargs builds "
                                  f"(missing {sorted(missing)[:3]}, unexpected {sorted(stray)[:3]})")
             target.load_state_dict(init["gen"], strict=False)
         else:
