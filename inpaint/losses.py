@@ -256,7 +256,7 @@ def lattice_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, p
     Args:
         pred, target: (N, 3, H, W); mask: (N, 1, H, W) float, 1 = hole. H and W multiples of `period`.
     """
-    n, _, h, w = pred.shape
+    h, w = pred.shape[-2:]
     if period < 2 or h % period or w % period:
         raise ValueError(f"lattice_loss: crops of {h}x{w} px are not multiples of the period {period}")
     power = torch.fft.fft2((pred - target).mean(1) * mask[:, 0]).abs().square().mean(0)  # (H, W), over the batch
