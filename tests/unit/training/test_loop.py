@@ -105,6 +105,19 @@ def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
     assert (tmp_path / "full/logs/log.csv").read_text() .count("\n") == (tmp_path / "cut/logs/log.csv").read_text().count("\n")
 
 
+def test_a_run_continues_when_its_budget_is_raised(setup, tmp_path, capsys):
+    # a run stopped by its budget resumes under a larger one (the max_minutes warning says "raise max_minutes")
+    # and ends where an uninterrupted run with that budget does; any other change starts it again
+    _run(CFG, setup, tmp_path / "full")
+    _run({**CFG, "max_steps": 4}, setup, tmp_path / "short")
+    capsys.readouterr()
+    assert _run({**CFG, "max_minutes": CFG["max_minutes"] + 1}, setup, tmp_path / "short")["steps"] == CFG["max_steps"]
+    assert "resuming autoencoder from step 4" in capsys.readouterr().out
+    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "short/last.pt"))
+    _run({**CFG, "max_steps": 8, "lr_g": CFG["lr_g"] / 2}, setup, tmp_path / "short")
+    assert "training from the start" in capsys.readouterr().out
+
+
 CHILD = """
 import json, os, signal, sys
 import numpy as np, torch
