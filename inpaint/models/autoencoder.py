@@ -23,8 +23,11 @@ from inpaint.models.common import (
 )
 
 
+HEADS = ("shuffle", "full")
+
+
 class AutoEncoder(nn.Module):
-    """Space-to-depth stem -> stride-2 convs -> dilated bottleneck -> upsampling convs -> sub-pixel head.
+    """Space-to-depth stem -> stride-2 convs -> dilated bottleneck -> upsampling convs -> output head.
 
     Args:
         width: channels at 1/2 resolution; doubles per further downsampling up to max_width.
@@ -35,6 +38,9 @@ class AutoEncoder(nn.Module):
         init_fill: a key of common.INIT_FILLS (the fill it starts from, see inpaint.models.common).
         norm: "group" (per image: training and inference agree), "batch" (LaMa's) or "none".
         upsample: "transposed" or "resize" (resize-convolution: no lattice; see common.up_block).
+        head: "shuffle" (a sub-pixel conv from the 1/2-resolution features: four filters per 2x2 block, whose
+            differences drew a fine checkerboard, lattice score 17.3 on the card of the 2026-12-02 CPU run) or
+            "full" (one more upsampling block, then the head at full resolution, as deepfill's, lattice 0.57).
     """
 
     def __init__(
@@ -47,8 +53,11 @@ class AutoEncoder(nn.Module):
         init_fill: str = "hybrid",
         norm: str = "group",
         upsample: str = "transposed",
+        head: str = "shuffle",
     ):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"autoencoder: head={head!r} is unknown; use one of {list(HEADS)}")
         self.skips = skips
         ws, self.stem, down = open_encoder(self, "autoencoder", width, n_down, max_width, init_fill, norm)
         self.down = nn.ModuleList(down)
@@ -57,7 +66,9 @@ class AutoEncoder(nn.Module):
         self.up = nn.ModuleList(
             [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm, upsample) for i in reversed(range(n_down - 1))]
         )
-        self.head = FillHead(width * grow, n_fills_shown(init_fill))
+        # "full": the last up-block's output (width * grow channels at 1/2 resolution) to full resolution first
+        self.full = up_block(width * grow, width, norm, upsample) if head == "full" else nn.Identity()
+        self.head = FillHead(width if head == "full" else width * grow, n_fills_shown(init_fill), shuffle=head == "shuffle")
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole: image (N, 3, H, W) in [0, 1], H and W multiples of size_multiple (hole pixels are
@@ -72,4 +83,4 @@ class AutoEncoder(nn.Module):
             h = up(h)  # (N, c_i, 2h, 2w)
             if self.skips:
                 h = torch.cat([h, skip], dim=1)
-        return {"pred": self.head(h, base, fills)}  # head: (N, c, H/2, W/2) -> (N, 3, H, W)
+        return {"pred": self.head(self.full(h), base, fills)}  # (N, c, H/2, W/2) -> (N, 3, H, W)
