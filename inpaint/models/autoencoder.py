@@ -40,7 +40,8 @@ class AutoEncoder(nn.Module):
         upsample: "transposed" or "resize" (resize-convolution: no lattice; see common.up_block).
         head: "shuffle" (a sub-pixel conv from the 1/2-resolution features: four filters per 2x2 block, whose
             differences drew a fine checkerboard, lattice score 17.3 on the card of the 2026-12-02 CPU run) or
-            "full" (one more upsampling block, then the head at full resolution, as deepfill's, lattice 0.57).
+            "full" (one more resize up-block, whatever `upsample` says, then the head at full resolution, as
+            deepfill's: no period-2 pattern by construction).
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class AutoEncoder(nn.Module):
             [up_block(ws[i + 1] * (grow if i + 2 < len(ws) else 1), ws[i], norm, upsample) for i in reversed(range(n_down - 1))]
         )
         # "full": the last up-block's output (width * grow channels at 1/2 resolution) to full resolution first
-        self.full = up_block(width * grow, width, norm, upsample) if head == "full" else nn.Identity()
+        self.full = up_block(width * grow, width, norm, "resize") if head == "full" else nn.Identity()
         self.head = FillHead(width if head == "full" else width * grow, n_fills_shown(init_fill), shuffle=head == "shuffle")
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -33,12 +33,11 @@ from inpaint.training.start import load_start, starting_point
 from inpaint.training.step import Nets, TrainingDiverged, build_nets, train_step, wrap_nets
 
 
-BUDGETS = ("max_steps", "max_minutes")  # a raised budget continues the run (the max_minutes warning says to raise it)
-
-
 def _fingerprint(cfg: dict, paths: list[str], init_sha: str | None = None) -> str:
-    # the process count is not in it (N processes train on the same global batches as one), nor the budget
-    cfg = {k: v for k, v in cfg.items() if k != "distributed" and k not in BUDGETS}
+    # the process count is not in it (N processes train on the same global batches as one), nor max_minutes: a run
+    # stopped by the clock continues under a raised one (its warning says to raise it). max_steps stays in: a run
+    # of other steps validates at other steps, so it could choose another best.pt
+    cfg = {k: v for k, v in cfg.items() if k not in ("distributed", "max_minutes")}
     blob = json.dumps({"cfg": cfg, "paths": paths, "format": CHECKPOINT_FORMAT, **({"init": init_sha} if init_sha else {})},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -592,13 +592,14 @@ def test_resize_upsampling_has_no_checkerboard_and_bad_modes_are_named():
 def test_the_autoencoders_full_resolution_head_draws_no_sub_pixel_checkerboard():
     # constant 1/2-resolution features: the sub-pixel head's four filters per 2x2 block draw a period-2
     # pattern from them; the full-resolution head (resize up-block, one 3x3 conv) cannot
-    for head, flat in [("full", True), ("shuffle", False)]:
-        model = tiny("autoencoder", head=head, upsample="resize", norm="none").eval()
+    for head, upsample, flat in [("full", "resize", True), ("full", "transposed", True), ("shuffle", "resize", False)]:
+        model = tiny("autoencoder", head=head, upsample=upsample, norm="none").eval()
         randomise_heads(model)
-        h = torch.ones(1, model.up[-1][-1][0].out_channels, 8, 8)  # the last up-block's output
+        cin = model.head.conv.in_channels if head == "shuffle" else model.full[1][0].in_channels
+        h = torch.ones(1, cin, 8, 8)  # the last up-block's output
         with torch.no_grad():
             y = model.head.up(model.head.conv(model.full(h)))[..., 4:-4, 4:-4]  # away from the borders
-        assert y.shape[-1] == 8 and (y.std(dim=(-2, -1)).max() < 1e-5) == flat, head
+        assert y.shape[-1] == 8 and (y.std(dim=(-2, -1)).max() < 1e-5) == flat, (head, upsample)
     image, mask = batch()
     model = tiny("autoencoder", head="full").eval()
     with torch.no_grad():  # untrained, it returns its start fill, as the sub-pixel head's does

@@ -105,16 +105,26 @@ def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
     assert (tmp_path / "full/logs/log.csv").read_text() .count("\n") == (tmp_path / "cut/logs/log.csv").read_text().count("\n")
 
 
-def test_a_run_continues_when_its_budget_is_raised(setup, tmp_path, capsys):
-    # a run stopped by its budget resumes under a larger one (the max_minutes warning says "raise max_minutes")
-    # and ends where an uninterrupted run with that budget does; any other change starts it again
+def test_a_run_stopped_by_the_clock_continues_under_a_raised_max_minutes(setup, tmp_path, capsys):
+    # the max_minutes warning says "raise max_minutes": the rerun resumes and ends as an uninterrupted run does;
+    # another max_steps starts it again (it would validate, so choose best.pt, at other steps)
     _run(CFG, setup, tmp_path / "full")
-    _run({**CFG, "max_steps": 4}, setup, tmp_path / "short")
+    calls = {"n": 0}
+
+    def dies_on_third_validation(pred, target, mask):
+        calls["n"] += 1
+        if calls["n"] == 3:  # validations at steps 0, 3, 6: dies at 6, before its checkpoint; 4 is on disk
+            raise KeyboardInterrupt
+        return _validate(pred, target, mask)
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(CFG, setup, tmp_path / "cut", validate=dies_on_third_validation)
     capsys.readouterr()
-    assert _run({**CFG, "max_minutes": CFG["max_minutes"] + 1}, setup, tmp_path / "short")["steps"] == CFG["max_steps"]
+    assert _run({**CFG, "max_minutes": CFG["max_minutes"] + 1}, setup, tmp_path / "cut")["steps"] == CFG["max_steps"]
     assert "resuming autoencoder from step 4" in capsys.readouterr().out
-    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "short/last.pt"))
-    _run({**CFG, "max_steps": 8, "lr_g": CFG["lr_g"] / 2}, setup, tmp_path / "short")
+    _assert_same(_states(tmp_path / "full/last.pt"), _states(tmp_path / "cut/last.pt"))
+    assert (tmp_path / "full/logs/val.csv").read_text() == (tmp_path / "cut/logs/val.csv").read_text()
+    _run({**CFG, "max_steps": CFG["max_steps"] + 2}, setup, tmp_path / "cut")
     assert "training from the start" in capsys.readouterr().out
 
 
