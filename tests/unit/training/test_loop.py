@@ -86,18 +86,23 @@ def _assert_same(a, b):
     assert a[3] == b[3]
 
 
-def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
-    _run(CFG, setup, tmp_path / "full")
+def _run_cut_at_step_4(setup, out):
+    """CFG's run killed during its validation at step 6, before that checkpoint: last.pt holds step 4."""
     calls = {"n": 0}
 
     def dies_on_third_validation(pred, target, mask):
         calls["n"] += 1
-        if calls["n"] == 3:  # validations at steps 0, 3, 6: dies at 6, before its checkpoint; 4 is on disk
+        if calls["n"] == 3:  # validations at steps 0, 3, 6
             raise KeyboardInterrupt
         return _validate(pred, target, mask)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(CFG, setup, tmp_path / "cut", validate=dies_on_third_validation)
+        _run(CFG, setup, out, validate=dies_on_third_validation)
+
+
+def test_interrupted_run_resumes_to_the_same_result(setup, tmp_path):
+    _run(CFG, setup, tmp_path / "full")
+    _run_cut_at_step_4(setup, tmp_path / "cut")
     assert load_checkpoint(tmp_path / "cut/last.pt")["step"] == 4
     summary = _run(CFG, setup, tmp_path / "cut")
     assert summary["steps"] == 6
@@ -109,16 +114,7 @@ def test_a_run_stopped_by_the_clock_continues_under_a_raised_max_minutes(setup, 
     # the max_minutes warning says "raise max_minutes": the rerun resumes and ends as an uninterrupted run does;
     # another max_steps starts it again (it would validate, so choose best.pt, at other steps)
     _run(CFG, setup, tmp_path / "full")
-    calls = {"n": 0}
-
-    def dies_on_third_validation(pred, target, mask):
-        calls["n"] += 1
-        if calls["n"] == 3:  # validations at steps 0, 3, 6: dies at 6, before its checkpoint; 4 is on disk
-            raise KeyboardInterrupt
-        return _validate(pred, target, mask)
-
-    with pytest.raises(KeyboardInterrupt):
-        _run(CFG, setup, tmp_path / "cut", validate=dies_on_third_validation)
+    _run_cut_at_step_4(setup, tmp_path / "cut")
     capsys.readouterr()
     assert _run({**CFG, "max_minutes": CFG["max_minutes"] + 1}, setup, tmp_path / "cut")["steps"] == CFG["max_steps"]
     assert "resuming autoencoder from step 4" in capsys.readouterr().out
