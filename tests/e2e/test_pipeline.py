@@ -127,7 +127,9 @@ def test_reports_are_complete_and_well_formed(project):
     for method in methods:  # one cached folder per method: its fills, scores and timing
         folder = dst / "predictions" / method
         assert len(list((folder / "fills").glob("*.png"))) == len(pairs) and (folder / "timing.json").is_file()
-    assert "fine-tuned from pretrained/lama" in summary and "| lama | pretrained/lama (the checkpoint it was fine-tuned from) |" in summary
+    for model in ("lama", "deepfill"):  # each default model that fine-tunes a shipped checkpoint is scored beside it
+        assert params["train"][model]["init_from"] == f"pretrained/{model}" and model in params["evaluate"]["pretrained"]
+        assert f"| {model} | pretrained/{model} (the checkpoint it was fine-tuned from) |" in summary
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
     assert (dst / "reports/grids/vae_samples.png").exists()

@@ -10,6 +10,7 @@ from inpaint.atomic import write_png
 from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from inpaint.cli import main
 from inpaint.io import read_image
+from inpaint import pretrained
 from inpaint.models import build_generator
 
 
@@ -110,17 +111,26 @@ def test_unknown_method_lists_baselines_and_accepts_a_checkpoint_path(tmp_path, 
     assert not (tmp_path / "o.png").exists()
 
 
-def test_the_shipped_pretrained_model_fills_out_of_the_box_from_any_folder(tmp_path, monkeypatch):
+SHIPPED = sorted(name.removesuffix(".safetensors") for name in pretrained.pins())  # every model SHA256SUMS pins
+
+
+def test_every_pinned_model_is_in_the_list_the_fill_test_covers():
+    assert {"lama", "lama_fullres", "deepfill"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_pretrained_model_fills_out_of_the_box_from_any_folder(name, tmp_path, monkeypatch):
     from inpaint.baselines import BASELINES
 
-    monkeypatch.chdir(tmp_path)  # not the project: pretrained/lama is found in the project's own folder
+    monkeypatch.chdir(tmp_path)  # not the project: pretrained/<name> is found in the project's own folder
     photo = save_photo(tmp_path / "p.png", size=(96, 80))
     m = _mask(tmp_path / "m.png", (80, 96), (20, 56, 30, 70))
-    assert main(["fill", "--method", "pretrained/lama", "--image", str(photo), "--mask", str(tmp_path / "m.png"),
+    assert main(["fill", "--method", f"pretrained/{name}", "--image", str(photo), "--mask", str(tmp_path / "m.png"),
                  "--out", str(tmp_path / "out.png"), "--device", "cpu"]) == 0
     out, src = read_image(tmp_path / "out.png"), read_image(photo)
     assert out.shape == src.shape and np.array_equal(out[m == 0], src[m == 0])
-    start = BASELINES["hybrid"](src, m)  # what an untrained lama would return: the shipped one is trained
+    assert pretrained.read(f"pretrained/{name}")["card"]["heldout"]["start_fill"] == "hybrid"  # the baseline below
+    start = BASELINES["hybrid"](src, m)  # what the untrained model would return: the shipped one is trained
     assert np.abs(out[m == 1] - start[m == 1]).mean() > 1e-3
     assert np.abs(out[m == 1] - src[m == 1]).mean() < 0.2
 
