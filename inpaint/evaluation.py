@@ -56,7 +56,10 @@ def checkpoint_note(method: Method) -> str | None:
     scores = ", ".join(f"{k} {v:.4f}" + (f" ± {val[k + '_se']:.4f} (s.e.)" if f"{k}_se" in val else "")
                        for k, v in val.items() if not k.endswith("_se"))
     if ckpt.get("pretrained"):
-        return f"{method.name}: pretrained, {ckpt.get('step')} steps (see its model card {method.checkpoint.with_suffix('.json')})"
+        best = ckpt.get("best_step")  # the step the export holds, when validation chose an earlier one than the last
+        at = f", the generator of step {best}" if best is not None and best != ckpt.get("step") else ""
+        return (f"{method.name}: pretrained, {ckpt.get('step')} steps{at} "
+                f"(see its model card {method.checkpoint.with_suffix('.json')})")
     origin = method.origin
     note = f"{method.name}: {method.checkpoint.name} from step {ckpt.get('step')} of {params.get('max_steps', '?')}"
     note += f", fine-tuned from {origin}" if origin else ""

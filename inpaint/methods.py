@@ -114,7 +114,9 @@ def resolve_method(name: str, checkpoints: str | Path | None, device: str = "aut
     dev = pick_device(device)
     if ckpt.suffix == ".safetensors":  # a pretrained model: its card says how it was trained
         model, meta = load_generator(ckpt, dev)
-        info = {"step": meta["card"].get("steps"), "params": meta["card"].get("params"), "val": None, "pretrained": True}
+        card = meta["card"]
+        info = {"step": card.get("steps"), "best_step": card.get("best_step"), "params": card.get("params"), "val": None,
+                "pretrained": True}
     else:
         model, meta = generator_from_checkpoint(ckpt, dev)
         info = {k: meta.get(k) for k in ("step", "params", "val", "init")}

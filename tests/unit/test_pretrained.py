@@ -74,6 +74,16 @@ def test_a_missing_pretrained_name_says_how_to_get_one(tmp_path, monkeypatch):
         resolve_method("pretrained/nothing", tmp_path)
 
 
+def test_the_note_of_a_pretrained_model_names_the_step_its_generator_holds(tmp_path):
+    weights = _export(tmp_path / "pre")
+    card = pretrained.read(weights)["card"]
+    pretrained.write_card(weights, {**card, "best_step": 100})  # validation chose step 100 of the run's 123
+    note = checkpoint_note(resolve_method(str(weights), tmp_path, device="cpu"))
+    assert note.endswith(f"pretrained, 123 steps, the generator of step 100 (see its model card {weights.with_suffix('.json')})")
+    pretrained.write_card(weights, {**card, "best_step": 123})  # the last step: nothing to add
+    assert "generator of step" not in checkpoint_note(resolve_method(str(weights), tmp_path, device="cpu"))
+
+
 def test_a_fine_tuned_model_is_scored_beside_its_start_and_the_note_says_so(data, tmp_path):
     weights = _export(tmp_path / "pre")
     train({**CFG, "init_from": str(weights), "max_steps": 2}, data[0], data[1], data[2], tmp_path / "m/autoencoder",
