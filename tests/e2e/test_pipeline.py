@@ -100,8 +100,6 @@ def test_reports_are_complete_and_well_formed(project):
     dst, _ = project
     params = yaml.safe_load((dst / "params.yaml").read_text())
     metrics = params["evaluate"]["metrics"]
-    # lama fine-tunes the shipped checkpoint, which is scored beside it
-    assert params["train"]["lama"]["init_from"] == "pretrained/lama" and "lama" in params["evaluate"]["pretrained"]
     methods = ([f"pretrained/{n}" for n in params["evaluate"]["pretrained"]] + params["train"]["models"]
                + params["evaluate"]["baselines"])
     pairs = pd.read_csv(dst / "data/split/test_pairs.csv")
@@ -127,13 +125,18 @@ def test_reports_are_complete_and_well_formed(project):
     for method in methods:  # one cached folder per method: its fills, scores and timing
         folder = dst / "predictions" / method
         assert len(list((folder / "fills").glob("*.png"))) == len(pairs) and (folder / "timing.json").is_file()
-    for model in ("lama", "deepfill"):  # each default model that fine-tunes a shipped checkpoint is scored beside it
-        assert params["train"][model]["init_from"] == f"pretrained/{model}" and model in params["evaluate"]["pretrained"]
-        assert f"| {model} | pretrained/{model} (the checkpoint it was fine-tuned from) |" in summary
+    fine_tunes = {m: params["train"][m]["init_from"] for m in params["train"]["models"]
+                  if str((params["train"].get(m) or {}).get("init_from") or "").startswith("pretrained/")}
+    assert fine_tunes == {"lama": "pretrained/lama", "vae": "pretrained/lama", "deepfill": "pretrained/deepfill"}
+    for model, start in fine_tunes.items():  # each fine-tune of a shipped checkpoint is scored beside it
+        assert start.removeprefix("pretrained/") in params["evaluate"]["pretrained"]
+        assert f"| {model} | {start} (the checkpoint it was fine-tuned from) |" in summary
     for kind in set(pairs.mask_kind):
         assert (dst / "reports/grids" / f"{kind}.png").exists()
     assert (dst / "reports/grids/vae_samples.png").exists()
-    assert (dst / "reports/grids/deepfill_attention.png").exists()  # where the attention model copied from
+    for name in ("deepfill", "pretrained_deepfill"):  # where each attention model copied from
+        assert (dst / f"reports/grids/{name}_attention.png").exists()
+    assert "pretrained/deepfill: where each hole location drew from" in summary
     assert len(list((dst / "predictions/deepfill/attention").glob("*.png"))) > 0
     assert "deepfill: where each hole location drew from" in summary
     assert "## Diverse fills" in summary and set(report["vae"]["diversity"]) == {"all", ">= 30%"}
