@@ -95,7 +95,11 @@ def test_help_lists_the_methods_without_importing_torch_or_numba():
     code = ("import sys\nfrom inpaint.cli import main\ntry:\n    main(['fill', '--help'])\nexcept SystemExit:\n    pass\n"
             "print('LOADED', sorted(m for m in ('torch', 'numba', 'cv2', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "baselines:   biharmonic, hybrid," in out and "pretrained:  pretrained/lama" in out
+    from inpaint.pretrained import pins
+
+    shipped = ", ".join(f"pretrained/{name.removesuffix('.safetensors')}" for name in sorted(pins()))
+    assert "baselines:   biharmonic, hybrid," in out and f"pretrained:  {shipped}\n" in out  # every shipped model
+    assert "pretrained/lama," in shipped and "pretrained/deepfill" in shipped
     assert out.strip().endswith("LOADED []")
 
 
