@@ -25,7 +25,7 @@ TOY = {
     "base": {"image_size": 32},
     "masks": {"per_kind": 4},
     "split": {"pairs_per_cell": 1},
-    # every registered generator, the ones the default leaves out included, so each runs end to end
+    # every registered generator, so each runs end to end
     "train": {"models": ["lama", "deepfill", "autoencoder", "vae"],
               "common": {"max_steps": 4, "batch_size": 2, "log_every": 1, "val_every": 2, "ckpt_every": 2,
                          "val_size": 2, "workers": 0, "device": "auto" if DEVICE == "cuda" else DEVICE},
@@ -127,7 +127,8 @@ def test_reports_are_complete_and_well_formed(project):
         assert len(list((folder / "fills").glob("*.png"))) == len(pairs) and (folder / "timing.json").is_file()
     fine_tunes = {m: params["train"][m]["init_from"] for m in params["train"]["models"]
                   if str((params["train"].get(m) or {}).get("init_from") or "").startswith("pretrained/")}
-    assert fine_tunes == {"lama": "pretrained/lama", "vae": "pretrained/lama", "deepfill": "pretrained/deepfill"}
+    assert fine_tunes == {"lama": "pretrained/lama", "vae": "pretrained/lama", "deepfill": "pretrained/deepfill",
+                          "autoencoder": "pretrained/autoencoder"}
     for model, start in fine_tunes.items():  # each fine-tune of a shipped checkpoint is scored beside it
         assert start.removeprefix("pretrained/") in params["evaluate"]["pretrained"]
         assert f"| {model} | {start} (the checkpoint it was fine-tuned from) |" in summary
