@@ -2,7 +2,7 @@
 
 Each entry is `(image (H, W, 3) float32 in [0, 1], mask (H, W), 1 = hole) -> composited image`, the
 signature every method has, so evaluation and the `inpaint` command call them all alike. The fills
-(`nearest`, `pyramid`, `hybrid`, `patch`) are the starting points of the generators: scoring them
+(`nearest`, `pyramid`, `hybrid`, `patch`, `fade`) are the starting points of the generators: scoring them
 beside a trained model shows what training added.
 """
 from __future__ import annotations

@@ -6,6 +6,6 @@ tests/unit/test_methods.py keeps these tuples equal to their keys (and to `inpai
 """
 
 BASELINE_NAMES = ("telea", "navier_stokes", "biharmonic", "patch_match", "patch_criminisi",
-                  "nearest", "pyramid", "hybrid", "patch")
+                  "nearest", "pyramid", "hybrid", "patch", "fade")
 GENERATOR_NAMES = ("deepfill", "lama", "autoencoder", "vae")
-FILL_NAMES = ("nearest", "pyramid", "hybrid", "patch")  # inpaint.start_fills.FILLS: the generators' start fills
+FILL_NAMES = ("nearest", "pyramid", "hybrid", "patch", "fade")  # inpaint.start_fills.FILLS: the generators' start fills

@@ -8,6 +8,7 @@ too, so the report scores every generator's starting fill beside the generator.
   nearest   the colour of the nearest known pixel (sharp, Voronoi-like)
   pyramid   push-pull over an image pyramid (smooth, local colours)
   hybrid    the mean of nearest and pyramid (the generators' default start)
+  fade      nearest at the hole's edge fading into pyramid inside it (no Voronoi wedges or long streaks)
   patch     our PatchMatch completion (texture copied from the known region; CPU: bench/methods.py times it)
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ def pyramid_fill(image: torch.Tensor, mask: torch.Tensor, smooth_iters: int = 2)
         # ceil-mode avg_pool divides both sums by the same count, so their ratio is the weighted mean
         weight = F.avg_pool2d(confs[-1], 2, ceil_mode=True)  # (N, 1, h/2, w/2)
         total = F.avg_pool2d(confs[-1] * colours[-1], 2, ceil_mode=True)  # (N, C, h/2, w/2)
-        colours.append(total / weight.clamp_min(1e-8))
+        colours.append(total / weight.clamp_min(max(1e-8, torch.finfo(weight.dtype).tiny)))  # 1e-8 is 0 in fp16
         confs.append((4.0 * weight).clamp(max=1.0))
     colour = torch.where(confs[-1] > 0, colours[-1], torch.full_like(colours[-1], 0.5))  # (N, C, 1, 1)
     for own, conf in zip(reversed(colours[:-1]), reversed(confs[:-1])):
@@ -135,7 +136,7 @@ def nearest_known(mask: torch.Tensor) -> torch.Tensor:
     return _jump_flood(torch.where(known, pos, up), pos, [1, 1], far)
 
 
-def nearest_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def nearest_fill(image: torch.Tensor, mask: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
     """Fill each hole pixel with the colour of its (approximately) nearest known pixel.
 
     Sharp, Voronoi-cell-like extensions of the boundary colours (LPIPS punishes blur far more
@@ -144,13 +145,49 @@ def nearest_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Args:
         image: (N, C, H, W) float in [0, 1].
         mask: (N, 1, H, W) float, 1 = hole.
+        seeds: `nearest_known(mask)` when the caller has it.
     """
+    seeds = nearest_known(mask) if seeds is None else seeds  # (N, 2, H, W)
+    return mask * _seed_colours(image, seeds) + (1.0 - mask) * image  # known pixels bit-for-bit
+
+
+def _seed_colours(image: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) the colour of each pixel's seed (`nearest_known`); grey (0.5) where there is none."""
     n, c, h, w = image.shape
-    seeds = nearest_known(mask)  # (N, 2, H, W)
     found = seeds[:, :1] >= 0  # (N, 1, H, W)
     idx = seeds[:, 0].clamp(0, h - 1).long() * w + seeds[:, 1].clamp(0, w - 1).long()  # (N, H, W)
     colour = image.reshape(n, c, h * w).gather(2, idx.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
-    colour = torch.where(found, colour, torch.full_like(colour, 0.5))
+    return torch.where(found, colour, torch.full_like(colour, 0.5))
+
+
+FADE_LENGTH = 16.0  # px: twice the 8-px cell of the models' bottleneck; set before any measurement, not tuned
+
+
+def fade_fill(image: torch.Tensor, mask: torch.Tensor, length: float = FADE_LENGTH,
+              smooth: torch.Tensor | None = None, seeds: torch.Tensor | None = None) -> torch.Tensor:
+    """The nearest known colour at the hole's edge, fading into the pyramid fill with the distance from it.
+
+    `hybrid` (the mean of `nearest_fill` and `pyramid_fill`) keeps half of the nearest fill everywhere,
+    so deep inside a large hole its Voronoi cells show: X and fan-shaped wedges meeting on the hole's
+    medial axis and streaks running from the edge across the hole, which every model that refines it
+    carries into its fill. Here the nearest colour's weight is exp(-d / length), d the distance (px)
+    to the nearest known pixel: sharp where the hole meets the photo, the smooth local colours of the
+    pyramid a few `length`s in, whatever the hole's size.
+
+    Args:
+        image: (N, C, H, W) float in [0, 1].
+        mask: (N, 1, H, W) float, 1 = hole.
+        length: px over which the nearest colour's weight falls by a factor e; > 0.
+        smooth, seeds: `pyramid_fill(image, mask)` and `nearest_known(mask)` when the caller has them
+            (`compute_fills` shares them with the pyramid and nearest fills).
+    """
+    if not length > 0:
+        raise ValueError(f"fade_fill: length must be > 0 px, got {length}")
+    seeds = nearest_known(mask) if seeds is None else seeds  # (N, 2, H, W)
+    dist = (seeds - _grid(*mask.shape[-2:], mask.device)).square().sum(1, keepdim=True).sqrt()  # 0 on known pixels
+    near = torch.where(seeds[:, :1] >= 0, torch.exp(-dist / length), 0.0).to(image.dtype)  # no seed: all pyramid
+    smooth = pyramid_fill(image, mask) if smooth is None else smooth
+    colour = torch.lerp(smooth, _seed_colours(image, seeds), near)
     return mask * colour + (1.0 - mask) * image  # known pixels bit-for-bit
 
 
@@ -187,6 +224,7 @@ FILLS: dict[str, StartFill] = {
     "pyramid": pyramid_fill,
     "hybrid": hybrid_fill,
     "patch": patch_fill,
+    "fade": fade_fill,
 }
 # Fills that are the mean of others: computed from their parts, so asking for a fill and its parts
 # costs each part once.
@@ -209,8 +247,15 @@ def compute_fills(names: list[str], image: torch.Tensor, mask: torch.Tensor) -> 
             if name in MEAN_OF:
                 parts = [get(p) for p in MEAN_OF[name]]
                 done[name] = sum(parts) / len(parts)
+            elif name == "fade":  # the nearest fill's seeds and the pyramid fill, made once for all three
+                seeds = nearest_known(mask)
+                if "nearest" not in done and FILLS["nearest"] is nearest_fill:
+                    done["nearest"] = nearest_fill(image, mask, seeds)
+                done[name] = fade_fill(image, mask, smooth=get("pyramid"), seeds=seeds)
             else:
                 done[name] = get_fill(name)(image, mask)
         return done[name]
 
-    return {n: get(n) for n in names}
+    for name in sorted(names, key=lambda n: n != "fade"):  # fade first: its seeds make the nearest fill too
+        get(name)
+    return {n: done[n] for n in names}

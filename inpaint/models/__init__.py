@@ -9,6 +9,8 @@ a checkpoint `{"arch": name, "kwargs": kwargs, "state": state_dict}` rebuilds it
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,12 +35,14 @@ __all__ = [
     "GENERATORS",
     "INIT_FILLS",
     "NORMS",
+    "base_fill_of",
     "build_discriminator",
     "build_generator",
     "fill_holes",
     "grown_layers",
     "initial_fills",
     "pad_to_multiple",
+    "rebased",
     "start_fill",
     "start_target",
 ]
@@ -65,10 +69,11 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
-    `kwargs`: "" for the whole model (same arch and kwargs, or kwargs that only add zero-initialised layers to
-    it: `grown_layers`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
+    `kwargs`: "" for the whole model (same arch and kwargs, kwargs that only add zero-initialised layers to
+    it: `grown_layers`, or that only change its base fill: `rebased`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
     `backbone` is exactly that generator (a VAE on a lama decoder), None when it does not fit."""
-    if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)):
+    if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)
+                              or rebased(name, kwargs, init_kwargs)):
         return ""
     backbone_of = getattr(GENERATORS.get(name), "backbone_of", None)
     if backbone_of is not None and backbone_of(kwargs) == (init_arch, init_kwargs):
@@ -81,6 +86,33 @@ def grown_layers(name: str, kwargs: dict, init_kwargs: dict) -> tuple[str, ...]:
     class says (`grown_from`: a lama with its attention block switched on); () when it adds none."""
     grown_from = getattr(GENERATORS.get(name), "grown_from", None)
     return (grown_from(kwargs, init_kwargs) or ()) if grown_from is not None else ()
+
+
+def base_fill_of(name: str, kwargs: dict) -> str | None:
+    """The registered fill generator `name` built with `kwargs` starts from (what it returns untrained, see
+    `start_fill`): its own init_fill's, or its backbone's for a generator built around one (a VAE on a lama
+    decoder); None for grey holes (init_fill "none")."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
+    backbone_of = getattr(GENERATORS[name], "backbone_of", None)
+    inner = backbone_of(kwargs) if backbone_of is not None else None
+    if inner is not None:
+        return base_fill_of(*inner)
+    param = inspect.signature(GENERATORS[name]).parameters["init_fill"]
+    return start_fill(kwargs.get("init_fill", param.default))
+
+
+def rebased(name: str, kwargs: dict, init_kwargs: dict) -> bool:
+    """Whether generator `name` built with `kwargs` differs from one built with `init_kwargs` only in its
+    `init_fill`, between two that show it the same fills (`hybrid` and `fade`; `hybrid_patch` and `patch`):
+    the same weights on another base fill, so the checkpoint starts it whole (the fine-tune learns the base)."""
+    param = inspect.signature(GENERATORS[name]).parameters.get("init_fill") if name in GENERATORS else None
+    if param is None:
+        return False
+    ours, theirs = kwargs.get("init_fill", param.default), init_kwargs.get("init_fill", param.default)
+    rest = lambda kw: {k: v for k, v in kw.items() if k != "init_fill"}  # noqa: E731
+    return (ours != theirs and rest(kwargs) == rest(init_kwargs)
+            and ours in INIT_FILLS and theirs in INIT_FILLS and INIT_FILLS[ours][1] == INIT_FILLS[theirs][1])
 
 
 def can_sample(model) -> bool:

@@ -98,7 +98,7 @@ def test_help_lists_the_methods_without_importing_torch_or_numba():
     from inpaint.pretrained import pins
 
     shipped = ", ".join(f"pretrained/{name.removesuffix('.safetensors')}" for name in sorted(pins()))
-    assert "baselines:   biharmonic, hybrid," in out and f"pretrained:  {shipped}\n" in out  # every shipped model
+    assert "baselines:   biharmonic, fade, hybrid," in out and f"pretrained:  {shipped}\n" in out  # every shipped model
     assert "pretrained/lama," in shipped and "pretrained/deepfill" in shipped
     assert out.strip().endswith("LOADED []")
 

@@ -664,6 +664,32 @@ def test_a_lama_grown_with_attention_starts_as_the_plain_lama_and_its_block_copi
     assert grown_layers("deepfill", {"attention": True}, {"attention": False}) == ()  # only lama says it grows
 
 
+@pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill"])
+def test_a_checkpoint_starts_its_generator_on_another_base_fill_that_shows_the_same_fills(name):
+    from inpaint.models import base_fill_of, rebased, start_target
+
+    kw = {k: v for k, v in TINY[name].items() if k != "init_fill"}  # the default: hybrid
+    assert base_fill_of(name, kw) == "hybrid" and base_fill_of(name, {**kw, "init_fill": "fade"}) == "fade"
+    assert base_fill_of(name, {**kw, "init_fill": "none"}) is None
+    lama_vae = {"decoder": "lama", "backbone": {**TINY["lama"], "init_fill": "fade"}}  # the backbone's fill is the start
+    assert base_fill_of("vae", lama_vae) == "fade" and base_fill_of("vae", {}) == "hybrid"
+    with pytest.raises(ValueError, match="unknown generator 'nope'"):
+        base_fill_of("nope", {})
+    hybrid, fade = tiny(name), tiny(name, init_fill="fade")
+    assert {k: v.shape for k, v in hybrid.state_dict().items()} == {k: v.shape for k, v in fade.state_dict().items()}
+    fade.load_state_dict(hybrid.state_dict())
+    image, mask = batch()
+    with torch.no_grad():  # same weights, another base: the fills differ only where fade's base does
+        a, b = hybrid.eval()(image, mask)["pred"], fade.eval()(image, mask)["pred"]
+    assert not torch.allclose(a, b)
+    assert rebased(name, {**kw, "init_fill": "fade"}, kw) and start_target(name, {**kw, "init_fill": "fade"}, name, kw) == ""
+    assert rebased(name, kw, {**kw, "init_fill": "fade"})  # and back
+    assert not rebased(name, {**kw, "init_fill": "pyramid"}, kw)  # one fill shown, not two: other weights
+    assert start_target(name, {**kw, "init_fill": "pyramid"}, name, kw) is None
+    assert not rebased(name, {**kw, "init_fill": "fade", "norm": "none"}, kw)  # anything else differs: no fit
+    assert not rebased(name, kw, kw) and not rebased(name, {**kw, "init_fill": "nope"}, kw)
+
+
 def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     from types import SimpleNamespace
 

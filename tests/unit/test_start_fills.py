@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from inpaint.baselines import BASELINES
-from inpaint.start_fills import FILLS, MEAN_OF, compute_fills, get_fill, nearest_fill, nearest_known, patch_fill, pyramid_fill
+from inpaint.start_fills import (FILLS, MEAN_OF, compute_fills, fade_fill, get_fill, hybrid_fill, nearest_fill, nearest_known,
+                                 patch_fill, pyramid_fill)
 from testkit import stripes
 from inpaint.models import INIT_FILLS, start_fill
 
@@ -165,3 +166,70 @@ def test_nearest_fill_edge_cases():
     mask[..., 0, 0] = 0
     const = torch.full((1, 3, 9, 7), 0.7)
     assert torch.equal(nearest_fill(const, mask), const)
+
+
+def test_fade_fill_is_nearest_at_the_edge_and_pyramid_deep_inside():
+    image, mask = _batch()
+    hole = mask.bool().expand_as(image)
+    torch.testing.assert_close(fade_fill(image, mask, length=1e-3)[hole], pyramid_fill(image, mask)[hole])
+    torch.testing.assert_close(fade_fill(image, mask, length=1e9)[hole], nearest_fill(image, mask)[hole])
+    # in between, every hole pixel lies between the two (a per-pixel blend), nearer nearest at the edge
+    near, smooth, out = nearest_fill(image, mask), pyramid_fill(image, mask), fade_fill(image, mask, length=4.0)
+    lo, hi = torch.minimum(near, smooth), torch.maximum(near, smooth)
+    assert ((out >= lo - 1e-6) & (out <= hi + 1e-6)).all()
+    edge, centre = (0, slice(None), 6, 13), (0, slice(None), 11, 13)  # first hole row, 5 px in
+    assert (out[edge] - near[edge]).abs().max() < (out[centre] - near[centre]).abs().max()
+
+
+def test_fade_fill_has_no_wedges_where_nearest_and_hybrid_do():
+    """Four sides of four colours around a 100-px box: the nearest fill meets in an X of sharp edges across
+    the hole (what hybrid keeps at half strength); three lengths in, the fade fill is smooth."""
+    image = torch.zeros(1, 3, 120, 120)
+    image[0, 0, :10], image[0, 1, 110:], image[0, 2, :, :10], image[0, :2, :, 110:] = 1, 1, 1, 1  # R, G, B, yellow
+    mask = torch.zeros(1, 1, 120, 120)
+    mask[..., 10:110, 10:110] = 1
+
+    def steepest(fill):  # the largest colour step between neighbours >= 30 px into the hole
+        inner = fill[..., 40:80, 40:80]
+        return max(inner.diff(dim=-1).abs().max(), inner.diff(dim=-2).abs().max()).item()
+
+    assert steepest(nearest_fill(image, mask)) > 0.9  # a wedge's edge: one side's colour to another's
+    assert steepest(hybrid_fill(image, mask)) > 0.45
+    assert steepest(fade_fill(image, mask, length=10.0)) < 0.1
+
+
+def test_fade_fill_weighs_the_nearest_colour_by_exp_minus_distance_over_length():
+    """A hole of whole columns, x >= 10: the nearest known pixel is d = x - 9 px away (jump flooding finds one
+    within 1.5 px of it), so the nearest colour's weight lies in [exp(-(d + 1.5) / L), exp(-d / L)]."""
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 3, 12, 40, generator=g)
+    mask = torch.zeros(1, 1, 12, 40)
+    mask[..., 10:] = 1
+    near, smooth, out = nearest_fill(image, mask), pyramid_fill(image, mask), fade_fill(image, mask, length=6.0)
+    apart = (near - smooth).abs() > 0.05
+    weight = ((out - smooth) / (near - smooth))[apart]  # the blend's weight where it is well defined
+    d = torch.arange(40.0).sub(9).view(1, 1, 1, 40).expand_as(out)[apart]
+    assert (d > 0).all() and (d > 20).any()
+    assert ((weight >= torch.exp(-(d + 1.5) / 6.0) - 1e-4) & (weight <= torch.exp(-d / 6.0) + 1e-4)).all()
+
+
+def test_fade_fill_keeps_the_dtype_refuses_a_bad_length_and_shares_the_pyramid(monkeypatch):
+    image, mask = _batch()
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        out = fade_fill(image.to(dtype), mask.to(dtype))
+        assert out.dtype == dtype
+        torch.testing.assert_close(out.float(), fade_fill(image, mask), atol=2e-2, rtol=0)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="length must be > 0"):
+            fade_fill(image, mask, length=bad)
+    want = {"nearest": nearest_fill(image, mask), "pyramid": pyramid_fill(image, mask), "fade": fade_fill(image, mask)}
+    import inpaint.start_fills as start_fills
+
+    calls = []
+    real_pyramid, real_seeds = FILLS["pyramid"], start_fills.nearest_known
+    monkeypatch.setitem(FILLS, "pyramid", lambda i, m: calls.append("pyramid") or real_pyramid(i, m))
+    monkeypatch.setattr(start_fills, "nearest_known", lambda m: calls.append("seeds") or real_seeds(m))
+    got = compute_fills(["nearest", "pyramid", "fade"], image, mask)  # what a model on fade is shown, and its base
+    assert sorted(calls) == ["pyramid", "seeds"]  # one pyramid, one jump flood for all three
+    for name, fill in want.items():
+        assert torch.equal(got[name], fill)
