@@ -3,7 +3,8 @@
 After Pathak et al. 2016 ("Context Encoders"), with two changes that keep it usable at any size:
 dilated 3x3 convs at the bottleneck replace the channel-wise fully connected layer (which ties the
 model to one input size), and the decoder predicts a residual on the parameter-free initial fill.
-`skips=True` adds U-Net skip connections (off by default: the point of this baseline is a bottleneck).
+`skips=True` adds U-Net skip connections. Off by default, the context encoder's bottleneck; the shipped
+`pretrained/autoencoder` has them on: no bottleneck-only run beat its start fill (docs/pretrained.md).
 
 Masks are float tensors (N, 1, H, W) with 1 = hole (white, 255 in PNG).
 """
