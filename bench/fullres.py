@@ -16,10 +16,15 @@ box, thick strokes, an NVIDIA irregular test mask scaled to the photo; hole rati
 Scores, per pair, on the holes' context (the crop `inpaint fill` works on: the holes' bounding box grown by
 half its size) at the photo's own resolution:
   lpips, psnr   the project's metrics (inpaint.metrics), the fill composited into the known pixels
-  lattice       inpaint.lattice on the fill minus the `hybrid` fill (the learned models' start), in the grid the
+  lattice       inpaint.lattice on the fill minus its start fill (a learned model's own, from its checkpoint's
+                init_fill: `hybrid` by default, `fade`, ...; `hybrid` for a classical method), in the grid the
                 model ran on (the work crop, shrunk to --max-side); about 1 = none; the ground truth's own beside
   detail        inpaint.textures.detail_ratio: fine-detail energy in the hole over that of a ring around it; the
                 ground truth's own beside
+  wedges        inpaint.wedges.wedge_score: how much stronger the fill's edges are on the seams of the nearest
+                fill (where its cells from different sides of the hole meet: the X of a box) than elsewhere deep
+                in the hole; about 1 = none, the ground truth's own beside; the median over the pairs whose hole
+                has a deep part
 The texture subset is the --share (default 0.25) of pairs whose known surroundings are busiest by
 inpaint.textures.texture_measure, chosen from the photos and masks before any method runs; there `patch_match`
 is the method to beat. Prints means, each method's LPIPS over the best non-learned method's, paired differences
@@ -60,14 +65,17 @@ from inpaint.names import BASELINE_NAMES
 from inpaint.metrics import compute
 from inpaint.object_masks import OBJECT_KINDS, object_mask
 from inpaint.patch import patch_match
-from inpaint.pretrained import pins
+from inpaint.methods import method_source
+from inpaint.models import base_fill_of
+from inpaint.pretrained import architecture, pins
 from inpaint.sources import builtin_files, list_images
 from inpaint.stats import paired_differences
 from inpaint.textures import busiest_of, detail_ratio, texture_measure
+from inpaint.wedges import seams, wedge_score
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  # the model card's, and its start fill
-START = "hybrid"  # the shipped models' start fill: what the lattice score subtracts
+START = "hybrid"  # the default start fill: what the lattice score of a method without one of its own subtracts
 REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
 METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
@@ -181,9 +189,19 @@ def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> di
     return seconds
 
 
-def start_at(side: int, max_side: int) -> str:
-    """The method that fills as a learned model's start does when the model fills at --max-side `side`."""
-    return START if side == max_side else f"{START}@{side}"
+def start_at(side: int, max_side: int, fill: str = START) -> str:
+    """The method that fills as a learned model's start `fill` does when the model fills at --max-side `side`."""
+    return fill if side == max_side else f"{fill}@{side}"
+
+
+def own_start(spec: str, max_side: int) -> str:
+    """The start fill of the method a --methods entry names, as a method filling in the grid it runs in: a
+    learned model's own (its checkpoint's init_fill), START for a classical method (or a model on grey holes)."""
+    name, side = method_spec(spec, max_side)
+    if name in BASELINE_NAMES:
+        return start_at(side, max_side)
+    fill = base_fill_of(*architecture(method_source(name, None, fallback_pretrained=True)))
+    return start_at(side, max_side, fill or START)
 
 
 def work_grid(a: np.ndarray, max_side: int) -> np.ndarray:
@@ -192,16 +210,18 @@ def work_grid(a: np.ndarray, max_side: int) -> np.ndarray:
     return a if size is None else cv2.resize(a, size, interpolation=cv2.INTER_AREA)
 
 
-def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], folder: Path, max_side: int, window: int,
-          grids: Path, grid_pairs: set[str]) -> pd.DataFrame:
+def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], starts: dict[str, str], folder: Path,
+          window: int, grids: Path, grid_pairs: set[str]) -> pd.DataFrame:
     """One row per (pair, method, metric), ground truth included for lattice and detail; `sides`: each
-    method's --max-side (the grid its lattice is measured in)."""
+    method's --max-side (the grid its lattice is measured in); `starts`: each method's start fill's label
+    (what its lattice subtracts; the ground truth's is START's)."""
     rows = []
     for r in pairs.itertuples():
         target = read_rgb8(folder / "images" / f"{r.pair}.png").astype(np.float32) / 255
         mask = read_rgb8(folder / "masks" / f"{r.pair}.png")[..., 0] > 127
         ys, xs = hole_crop(mask)
         t, m = target[ys, xs], mask[ys, xs].astype(np.float32)
+        where = seams(m)  # the nearest fill's seams in this hole, shared by every fill of it
         fills = {lab: read_rgb8(folder / "fills" / lab.replace("/", "_") / f"{r.pair}.png").astype(np.float32)[ys, xs] / 255
                  for lab in labels}
         tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
@@ -212,8 +232,9 @@ def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], folder:
                 s = compute(list(METRICS), tensor(f), tensor(t), torch.from_numpy(m)[None, None])
                 rows += [{**base, "method": lab, "metric": k, "value": float(v[0])} for k, v in s.items()]
             rows.append({**base, "method": lab, "metric": "detail", "value": detail_ratio(f, m)})
-            side = sides.get(lab, max_side)
-            start = start_at(side, max_side)  # the hybrid fill made in the grid this method ran on
+            rows.append({**base, "method": lab, "metric": "wedges", "value": wedge_score(f, m, where=where)})
+            side = sides.get(lab, sides[START])
+            start = starts.get(lab, START)  # its start fill, made in the grid this method ran on
             if lab != start:
                 rows.append({**base, "method": lab, "metric": "lattice",
                              "value": lattice(work_grid(f, side)[None], work_grid(fills[start], side)[None],
@@ -232,6 +253,8 @@ def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned
               share: float, n_boot: int, against: str | None = None) -> dict:
     means = per.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
     means = means.reindex(index=[*labels, "ground truth"], columns=["lpips", "psnr", "lattice", "detail"])
+    # a ratio that a flat hole can send far up: the median over the pairs with a deep part
+    means["wedges (median)"] = per[per.metric == "wedges"].groupby("method").value.median()
     classical = [lab for lab in labels if lab not in learned]
     best = means.loc[classical, "lpips"].idxmin()
     means["x best non-learned lpips"] = means["lpips"] / means.loc[best, "lpips"]
@@ -280,8 +303,8 @@ def main() -> None:
     ap.add_argument("--photos", help="--set folder: the folder of photos")
     ap.add_argument("--limit", type=int, help="the first N photos of the set only")
     ap.add_argument("--methods", nargs="+", help="names or checkpoint paths, each with @N for its own --max-side "
-                    "(default: every shipped pretrained/<name> and the classical methods); patch_match and hybrid "
-                    "are always added")
+                    "(default: every shipped pretrained/<name> and the classical methods); patch_match, hybrid "
+                    "and each model's own start fill are always added")
     ap.add_argument("--kinds", nargs="+", default=list(OBJECT_KINDS), choices=OBJECT_KINDS)
     ap.add_argument("--per-photo", type=int, help="masks per photo, kinds in turn (default: one of each kind)")
     ap.add_argument("--holes", type=float, nargs=2, default=(0.1, 0.4), metavar=("MIN", "MAX"))
@@ -302,8 +325,10 @@ def main() -> None:
                  "outside it")
     shipped = [f"pretrained/{Path(f).stem}" for f in sorted(pins())]
     methods = list(dict.fromkeys([*(args.methods or [*shipped, *CLASSICAL]), "patch_match", START]))
-    sides = {method_spec(m, args.max_side)[1] for m in methods if method_spec(m, 0)[0] not in BASELINE_NAMES}
-    methods += [start_at(side, args.max_side) for side in sorted(sides - {args.max_side})]  # each model's own start
+    starts = {method_label(m): method_label(own_start(m, args.max_side)) for m in methods}
+    added = [m for m in dict.fromkeys(own_start(m, args.max_side) for m in methods) if m not in methods]
+    methods += added  # each model's own start fill, in the grid the model runs in
+    starts.update({method_label(m): method_label(m) for m in added})  # a start fill has no lattice of its own
     labels = [method_label(m) for m in methods]
     against = method_label(args.against) if args.against else None
     if against and against not in labels:
@@ -320,10 +345,10 @@ def main() -> None:
         grid_pairs = set(pairs.pair.iloc[np.unique(np.linspace(0, len(pairs) - 1, args.grids).round().astype(int))]
                          if args.grids else [])
         sides = {method_label(m): method_spec(m, args.max_side)[1] for m in methods}
-        per = score(pairs, labels, sides, folder, args.max_side, args.window, out / "grids", grid_pairs)
+        per = score(pairs, labels, sides, starts, folder, args.window, out / "grids", grid_pairs)
     learned = [lab for m, lab in zip(methods, labels) if method_spec(m, 0)[0] not in BASELINE_NAMES]
     summary = {"set": args.set, "photos": [str(p) for p in photos], "holes": list(args.holes), "seed": args.seed,
-               "max_side": args.max_side, "methods": labels,
+               "max_side": args.max_side, "methods": labels, "starts": starts,
                **summarise(per, pairs, labels, learned, seconds, args.share, args.bootstrap, against)}
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / "per_pair.csv", index=False)

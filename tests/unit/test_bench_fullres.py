@@ -39,11 +39,14 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     assert summary["best_non_learned"] in ("telea", "patch_match", "hybrid", "hybrid@128")
     assert summary["texture"]["pairs"] == 2  # a quarter of 6, rounded
     per = pd.read_csv(out / "per_pair.csv")
-    assert set(per.metric) == {"lpips", "psnr", "lattice", "detail"}
+    assert set(per.metric) == {"lpips", "psnr", "lattice", "detail", "wedges"}
     assert not per[per.metric.isin(["lpips", "psnr"])].value.isna().any()
     assert "ground truth" in set(per[per.metric == "detail"].method)  # the photos' own detail, beside the fills
     lat = per[per.metric == "lattice"]
     assert {"hybrid", "hybrid@128"}.isdisjoint(lat.method)  # the start fills are what it subtracts
+    assert summary["starts"]["pretrained/lama@128"] == "hybrid@128" and summary["starts"]["telea"] == "hybrid"
+    wedges = per[per.metric == "wedges"]
+    assert set(wedges.method) == {*summary["methods"], "ground truth"} and "wedges (median)" in r.stdout
     assert lat[lat.method == "pretrained/lama"].value.notna().all() and (lat.value > 0).all()
     pairs = pd.read_csv(out / "pairs.csv")
     assert sorted(pairs.width.unique()) == [248, 300] and set(pairs.mask_kind) == {"blob", "box", "strokes"}
@@ -101,3 +104,21 @@ def test_a_kind_drawn_twice_for_a_photo_gets_its_own_mask(tmp_path):
     assert list(pairs.pair) == ["p_blob", "p_box", "p_blob2", "p_box2"] and pairs.pair.is_unique
     masks = {p: np.asarray(Image.open(tmp_path / "pairs" / "masks" / f"{p}.png")) for p in pairs.pair}
     assert not np.array_equal(masks["p_blob"], masks["p_blob2"]) and not np.array_equal(masks["p_box"], masks["p_box2"])
+
+
+def test_each_method_is_measured_against_its_own_start_fill(tmp_path):
+    import torch
+
+    from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+    from inpaint.models import build_generator
+
+    b = _bench()
+    kw = dict(width=8, n_down=2, max_width=16, n_blocks=1, init_fill="fade")
+    torch.manual_seed(0)
+    state = build_generator("lama", **kw).state_dict()
+    save_checkpoint(tmp_path / "best.pt", {"format": CHECKPOINT_FORMAT, "arch": "lama", "kwargs": kw, "state": state})
+    ckpt = str(tmp_path / "best.pt")
+    assert b.own_start(ckpt, 1024) == "fade" and b.own_start(f"{ckpt}@256", 1024) == "fade@256"
+    assert b.own_start(f"{ckpt}+patch", 1024) == "fade"
+    assert b.own_start("pretrained/lama", 1024) == "hybrid" and b.own_start("pretrained/lama@128", 1024) == "hybrid@128"
+    assert b.own_start("telea", 1024) == "hybrid" and b.own_start("hybrid@256", 1024) == "hybrid@256"
