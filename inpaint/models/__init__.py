@@ -104,15 +104,16 @@ def base_fill_of(name: str, kwargs: dict) -> str | None:
 
 def rebased(name: str, kwargs: dict, init_kwargs: dict) -> bool:
     """Whether generator `name` built with `kwargs` differs from one built with `init_kwargs` only in its
-    `init_fill`, between two that show it the same fills (`hybrid` and `fade`; `hybrid_patch` and `patch`):
-    the same weights on another base fill, so the checkpoint starts it whole (the fine-tune learns the base)."""
+    `init_fill`, between two that show it as many fills (`hybrid`, `fade`, `fade_smooth`; `hybrid_patch` and
+    `patch`): the same weights on another base fill, and maybe other fills in the same input channels, so the
+    checkpoint starts it whole (the fine-tune learns the new inputs)."""
     param = inspect.signature(GENERATORS[name]).parameters.get("init_fill") if name in GENERATORS else None
     if param is None:
         return False
     ours, theirs = kwargs.get("init_fill", param.default), init_kwargs.get("init_fill", param.default)
     rest = lambda kw: {k: v for k, v in kw.items() if k != "init_fill"}  # noqa: E731
-    return (ours != theirs and rest(kwargs) == rest(init_kwargs)
-            and ours in INIT_FILLS and theirs in INIT_FILLS and INIT_FILLS[ours][1] == INIT_FILLS[theirs][1])
+    return (ours != theirs and rest(kwargs) == rest(init_kwargs) and ours in INIT_FILLS and theirs in INIT_FILLS
+            and len(INIT_FILLS[ours][1]) == len(INIT_FILLS[theirs][1]))
 
 
 def can_sample(model) -> bool:

@@ -28,10 +28,12 @@ from inpaint.start_fills import compute_fills
 # "hybrid_patch" adds the PatchMatch fill for the gates (see `FillHead`) to blend in where it helps;
 # "patch" starts from PatchMatch and shows the smooth fills too (the patch fill's own gate is inert,
 # since it is the base). "fade" is hybrid's architecture with the wedge-free base (start_fills.fade_fill), so a
-# hybrid checkpoint fine-tunes onto it unchanged. "none": grey holes, no extra input.
+# hybrid checkpoint fine-tunes onto it unchanged; "fade_smooth" never shows the network the nearest fill (whose
+# wedges a model on "fade" gates back in), only fade (its gate inert) and pyramid, in the same two input slots. "none": grey holes, no extra input.
 INIT_FILLS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "hybrid": ("hybrid", ("nearest", "pyramid")),
     "fade": ("fade", ("nearest", "pyramid")),
+    "fade_smooth": ("fade", ("fade", "pyramid")),
     "hybrid_patch": ("hybrid", ("nearest", "pyramid", "patch")),
     "patch": ("patch", ("nearest", "pyramid", "patch")),
     "pyramid": ("pyramid", ("pyramid",)),

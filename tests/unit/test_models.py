@@ -684,6 +684,7 @@ def test_a_checkpoint_starts_its_generator_on_another_base_fill_that_shows_the_s
     assert not torch.allclose(a, b)
     assert rebased(name, {**kw, "init_fill": "fade"}, kw) and start_target(name, {**kw, "init_fill": "fade"}, name, kw) == ""
     assert rebased(name, kw, {**kw, "init_fill": "fade"})  # and back
+    assert rebased(name, {**kw, "init_fill": "fade_smooth"}, kw)  # other fills in the same two input slots
     assert not rebased(name, {**kw, "init_fill": "pyramid"}, kw)  # one fill shown, not two: other weights
     assert start_target(name, {**kw, "init_fill": "pyramid"}, name, kw) is None
     assert not rebased(name, {**kw, "init_fill": "fade", "norm": "none"}, kw)  # anything else differs: no fit
@@ -710,3 +711,17 @@ def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoi
     short = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.")}
     with pytest.raises(ValueError, match="plain.pt: its generator does not fit"):
         load_start(nets, {**init, "gen": short})
+
+
+def test_a_model_on_fade_smooth_is_never_shown_the_nearest_fill():
+    from inpaint.models.common import network_inputs
+    from inpaint.start_fills import fade_fill, nearest_fill, pyramid_fill
+
+    image, mask = batch()
+    x, base, fills = network_inputs(image, mask, "fade_smooth")
+    masked = image * (1 - mask)
+    torch.testing.assert_close(base, fade_fill(masked, mask))
+    torch.testing.assert_close(x[:, 4:7], fade_fill(masked, mask))
+    torch.testing.assert_close(x[:, 7:], pyramid_fill(masked, mask))
+    assert not any(torch.allclose(x[:, i : i + 3], nearest_fill(masked, mask)) for i in (4, 7))
+    assert torch.equal(network_inputs(image, mask, "fade")[0][:, 4:7], nearest_fill(masked, mask))  # fade shows it
