@@ -212,7 +212,7 @@ def work_grid(a: np.ndarray, max_side: int) -> np.ndarray:
 
 def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], starts: dict[str, str], folder: Path,
           window: int, grids: Path, grid_pairs: set[str]) -> pd.DataFrame:
-    """One row per (pair, method, metric), ground truth included for lattice and detail; `sides`: each
+    """One row per (pair, method, metric), ground truth included for lattice, detail and wedges; `sides`: each
     method's --max-side (the grid its lattice is measured in); `starts`: each method's start fill's label
     (what its lattice subtracts; the ground truth's is START's)."""
     rows = []
