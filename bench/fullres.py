@@ -325,8 +325,9 @@ def main() -> None:
                  "outside it")
     shipped = [f"pretrained/{Path(f).stem}" for f in sorted(pins())]
     methods = list(dict.fromkeys([*(args.methods or [*shipped, *CLASSICAL]), "patch_match", START]))
-    starts = {method_label(m): method_label(own_start(m, args.max_side)) for m in methods}
-    added = [m for m in dict.fromkeys(own_start(m, args.max_side) for m in methods) if m not in methods]
+    own = {m: own_start(m, args.max_side) for m in methods}  # reads each checkpoint's header once
+    starts = {method_label(m): method_label(st) for m, st in own.items()}
+    added = [st for st in dict.fromkeys(own.values()) if st not in methods]
     methods += added  # each model's own start fill, in the grid the model runs in
     starts.update({method_label(m): method_label(m) for m in added})  # a start fill has no lattice of its own
     labels = [method_label(m) for m in methods]
