@@ -83,7 +83,7 @@ def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> 
 
 def grown_layers(name: str, kwargs: dict, init_kwargs: dict) -> tuple[str, ...]:
     """The state-dict prefixes generator `name` built with `kwargs` adds to one built with `init_kwargs`, as its
-    class says (`grown_from`: a lama with its attention block switched on); () when it adds none."""
+    class says (`grown_from`: a lama with its attention block switched on, or with more `extra_blocks`); () when it adds none."""
     grown_from = getattr(GENERATORS.get(name), "grown_from", None)
     return (grown_from(kwargs, init_kwargs) or ()) if grown_from is not None else ()
 

@@ -93,22 +93,28 @@ class FFC(nn.Module):
 
 
 class FFCResBlock(nn.Module):
-    """Two FFCs with a residual connection (on both branches at once)."""
+    """Two FFCs with a residual connection (on both branches at once).
 
-    def __init__(self, channels: int, ratio_global: float, norm: str = "group"):
+    With `gain`, the residual is scaled per channel by a gain that starts at zero (ReZero, Bachlechner et
+    al. 2021): the block starts as the identity, so it can be added to a trained model without changing it.
+    """
+
+    def __init__(self, channels: int, ratio_global: float, norm: str = "group", gain: bool = False):
         super().__init__()
         self.ffc1 = FFC(channels, ratio_global, norm)
         self.ffc2 = FFC(channels, ratio_global, norm)
+        self.gain = nn.Parameter(torch.zeros(1, channels, 1, 1)) if gain else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.ffc2(self.ffc1(x))
+        y = self.ffc2(self.ffc1(x))  # (N, C, H, W)
+        return x + (y if self.gain is None else self.gain * y)
 
 
 class LaMa(nn.Module):
     """FFC inpainting generator; predicts a residual on top of a parameter-free initial fill.
 
     Layout: space-to-depth stem (1/2 res), stride-2 convs to 1/2**n_down, FFC residual blocks, the
-    contextual-attention block when built with `attention`, transposed convs back to 1/2 res, sub-pixel head
+    contextual-attention block when built with `attention`, the `extra_blocks`, transposed convs back to 1/2 res, sub-pixel head
     to full res (see common.unshuffle_stem for why nothing runs at full resolution).
 
     Args:
@@ -132,6 +138,9 @@ class LaMa(nn.Module):
             model without it does until it learns to use the copies, and a plain lama checkpoint starts it
             (`grown_from`; a bare lama only: a VAE's lama backbone must match its start exactly).
         softmax_scale: sharpness of that attention's softmax over cosine similarities.
+        extra_blocks: FFC residual blocks after the n_blocks (and the attention), each starting as the
+            identity (`FFCResBlock(gain=True)`), so a checkpoint with fewer starts a deeper lama as itself
+            (`grown_from`): the way to grow a trained generator (LaMa-Fourier has 9 blocks, big-lama 18).
     """
 
     def __init__(
@@ -147,6 +156,7 @@ class LaMa(nn.Module):
         upsample: str = "transposed",
         attention: bool = False,
         softmax_scale: float = 10.0,
+        extra_blocks: int = 0,
     ):
         super().__init__()
         ws, self.stem, down = open_encoder(self, "lama", width, n_down, max_width, init_fill, norm)
@@ -160,17 +170,22 @@ class LaMa(nn.Module):
         self.scale = self.size_multiple  # image pixels per bottleneck cell (inpaint.attention reads it)
         self.attention = ContextualAttention(1, 1, softmax_scale) if attention else None
         self.attention_merge = zero_init(nn.Conv2d(2 * ws[-1], ws[-1], 1)) if attention else None
+        self.extra_blocks = nn.Sequential(*[FFCResBlock(ws[-1], ratio_global, norm, gain=True) for _ in range(extra_blocks)])
 
     @staticmethod
     def grown_from(kwargs: dict, init_kwargs: dict) -> tuple[str, ...] | None:
         """The state-dict prefixes a lama built with `kwargs` adds to a checkpoint built with `init_kwargs`
-        when the two differ only by switching the attention block on (its layers start at zero, so the
-        grown model starts as the checkpoint), else None."""
-        extra = ("attention", "softmax_scale")
-        if not kwargs.get("attention") or init_kwargs.get("attention"):
+        when the two differ only by layers that start as nothing (so the grown model starts as the
+        checkpoint): the attention block switched on, and more `extra_blocks`; else None."""
+        extra = ("attention", "softmax_scale", "extra_blocks")
+        if {k: v for k, v in kwargs.items() if k not in extra} != {k: v for k, v in init_kwargs.items() if k not in extra}:
             return None
-        same = {k: v for k, v in kwargs.items() if k not in extra} == {k: v for k, v in init_kwargs.items() if k not in extra}
-        return ("attention_merge.",) if same else None
+        ours, theirs = bool(kwargs.get("attention")), bool(init_kwargs.get("attention"))
+        more, fewer = int(kwargs.get("extra_blocks", 0)), int(init_kwargs.get("extra_blocks", 0))
+        if (theirs and not ours) or more < fewer:
+            return None
+        grown = (("attention_merge.",) if ours and not theirs else ()) + tuple(f"extra_blocks.{i}." for i in range(fewer, more))
+        return grown or None
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict the hole.
@@ -194,10 +209,11 @@ class LaMa(nn.Module):
         return h, (base, fills, mask)
 
     def decode(self, h: torch.Tensor, start: tuple) -> torch.Tensor:
-        """FFC blocks, attention (if built), upsampling and the fill head: bottleneck features -> (N, 3, H, W)
-        raw prediction."""
+        """FFC blocks, attention (if built), extra blocks (if built), upsampling and the fill head: bottleneck
+        features -> (N, 3, H, W) raw prediction."""
         base, fills, mask = start
         h = self.blocks(h)  # (N, C, H/2^n, W/2^n)
         if self.attention is not None:
             h = h + self.attention_merge(torch.cat([h, self.attention(h, mask)], dim=1))
+        h = self.extra_blocks(h)  # the identity until trained (or empty)
         return self.head(self.up(h), base, fills)  # head: (N, width, H/2, W/2) -> (N, 3, H, W)

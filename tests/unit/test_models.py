@@ -664,6 +664,34 @@ def test_a_lama_grown_with_attention_starts_as_the_plain_lama_and_its_block_copi
     assert grown_layers("deepfill", {"attention": True}, {"attention": False}) == ()  # only lama says it grows
 
 
+def test_a_lama_grown_deeper_starts_as_the_checkpoint_and_its_new_blocks_learn():
+    from inpaint.models import grown_layers, start_target
+
+    plain = tiny("lama")
+    randomise_heads(plain)
+    deeper = tiny("lama", extra_blocks=2)
+    missing = deeper.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("extra_blocks.0.", "extra_blocks.1.")) for k in missing)
+    assert sum(p.numel() for p in deeper.parameters()) > 1.5 * sum(p.numel() for p in plain.parameters())
+    image, mask = batch()
+    with torch.no_grad():
+        assert torch.equal(deeper.eval()(image, mask)["pred"], plain.eval()(image, mask)["pred"])  # identity start
+    loss = (deeper.train()(image, mask)["pred"] - image).abs().mean()
+    loss.backward()
+    gains = [b.gain.grad for b in deeper.extra_blocks]
+    assert all(g is not None and g.abs().sum() > 0 for g in gains)  # the zero gains get a gradient: the blocks can learn
+    with torch.no_grad():
+        deeper.extra_blocks[0].gain.fill_(0.5)
+        assert not torch.allclose(deeper.eval()(image, mask)["pred"], plain.eval()(image, mask)["pred"])
+    kw = TINY["lama"]
+    assert grown_layers("lama", {**kw, "extra_blocks": 2}, kw) == ("extra_blocks.0.", "extra_blocks.1.")
+    assert grown_layers("lama", {**kw, "extra_blocks": 3}, {**kw, "extra_blocks": 1}) == ("extra_blocks.1.", "extra_blocks.2.")
+    assert grown_layers("lama", {**kw, "extra_blocks": 1, "attention": True}, kw) == ("attention_merge.", "extra_blocks.0.")
+    assert start_target("lama", {**kw, "extra_blocks": 2}, "lama", kw) == ""  # a plain checkpoint starts it
+    assert start_target("lama", kw, "lama", {**kw, "extra_blocks": 2}) is None  # dropping blocks loses trained layers
+    assert start_target("lama", {**kw, "extra_blocks": 2, "width": 4}, "lama", kw) is None  # anything else differs
+
+
 @pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill"])
 def test_a_checkpoint_starts_its_generator_on_another_base_fill_that_shows_the_same_fills(name):
     from inpaint.models import base_fill_of, rebased, start_target
