@@ -69,8 +69,8 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
-    `kwargs`: "" for the whole model (same arch and kwargs, kwargs that only add zero-initialised layers to
-    it: `grown_layers`, or that only change its base fill: `rebased`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
+    `kwargs`: "" for the whole model (same arch and kwargs, kwargs that only add layers that start as nothing
+    (zero-initialised, or zero-gained): `grown_layers`, or that only change its base fill: `rebased`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
     `backbone` is exactly that generator (a VAE on a lama decoder), None when it does not fit."""
     if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)
                               or rebased(name, kwargs, init_kwargs)):

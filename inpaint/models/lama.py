@@ -97,7 +97,12 @@ class FFCResBlock(nn.Module):
 
     With `gain`, the residual is scaled per channel by a gain that starts at zero (ReZero, Bachlechner et
     al. 2021): the block starts as the identity, so it can be added to a trained model without changing it.
+    The gain is stored divided by GAIN_RATE: Adam moves a parameter by about the learning rate per step,
+    so at a fine-tune's 2e-4 a plain gain would reach at most 0.15 in 750 steps (ProGAN's equalised
+    learning rate, for this one parameter).
     """
+
+    GAIN_RATE = 20.0
 
     def __init__(self, channels: int, ratio_global: float, norm: str = "group", gain: bool = False):
         super().__init__()
@@ -107,7 +112,7 @@ class FFCResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.ffc2(self.ffc1(x))  # (N, C, H, W)
-        return x + (y if self.gain is None else self.gain * y)
+        return x + (y if self.gain is None else (self.gain * self.GAIN_RATE) * y)
 
 
 class LaMa(nn.Module):
@@ -140,7 +145,8 @@ class LaMa(nn.Module):
         softmax_scale: sharpness of that attention's softmax over cosine similarities.
         extra_blocks: FFC residual blocks after the n_blocks (and the attention), each starting as the
             identity (`FFCResBlock(gain=True)`), so a checkpoint with fewer starts a deeper lama as itself
-            (`grown_from`): the way to grow a trained generator (LaMa-Fourier has 9 blocks, big-lama 18).
+            (`grown_from`; a bare lama only, as for attention): the way to grow a trained generator
+            (LaMa-Fourier has 9 blocks, big-lama 18).
     """
 
     def __init__(
@@ -176,11 +182,11 @@ class LaMa(nn.Module):
     def grown_from(kwargs: dict, init_kwargs: dict) -> tuple[str, ...] | None:
         """The state-dict prefixes a lama built with `kwargs` adds to a checkpoint built with `init_kwargs`
         when the two differ only by layers that start as nothing (so the grown model starts as the
-        checkpoint): the attention block switched on, and more `extra_blocks`; else None."""
-        extra = ("attention", "softmax_scale", "extra_blocks")
+        checkpoint): the attention block switched on (at any softmax_scale), more `extra_blocks`; else None."""
+        ours, theirs = bool(kwargs.get("attention")), bool(init_kwargs.get("attention"))
+        extra = ("attention", "extra_blocks") + (() if theirs else ("softmax_scale",))  # a trained merge keeps its scale
         if {k: v for k, v in kwargs.items() if k not in extra} != {k: v for k, v in init_kwargs.items() if k not in extra}:
             return None
-        ours, theirs = bool(kwargs.get("attention")), bool(init_kwargs.get("attention"))
         more, fewer = int(kwargs.get("extra_blocks", 0)), int(init_kwargs.get("extra_blocks", 0))
         if (theirs and not ours) or more < fewer:
             return None

@@ -681,7 +681,7 @@ def test_a_lama_grown_deeper_starts_as_the_checkpoint_and_its_new_blocks_learn()
     gains = [b.gain.grad for b in deeper.extra_blocks]
     assert all(g is not None and g.abs().sum() > 0 for g in gains)  # the zero gains get a gradient: the blocks can learn
     with torch.no_grad():
-        deeper.extra_blocks[0].gain.fill_(0.5)
+        deeper.extra_blocks[0].gain.fill_(0.5 / deeper.extra_blocks[0].GAIN_RATE)
         assert not torch.allclose(deeper.eval()(image, mask)["pred"], plain.eval()(image, mask)["pred"])
     kw = TINY["lama"]
     assert grown_layers("lama", {**kw, "extra_blocks": 2}, kw) == ("extra_blocks.0.", "extra_blocks.1.")
@@ -690,6 +690,9 @@ def test_a_lama_grown_deeper_starts_as_the_checkpoint_and_its_new_blocks_learn()
     assert start_target("lama", {**kw, "extra_blocks": 2}, "lama", kw) == ""  # a plain checkpoint starts it
     assert start_target("lama", kw, "lama", {**kw, "extra_blocks": 2}) is None  # dropping blocks loses trained layers
     assert start_target("lama", {**kw, "extra_blocks": 2, "width": 4}, "lama", kw) is None  # anything else differs
+    attn = {**kw, "attention": True}  # a trained merge does not start as itself at another softmax scale
+    assert start_target("lama", {**attn, "extra_blocks": 1, "softmax_scale": 2.0}, "lama", attn) is None
+    assert grown_layers("lama", {**attn, "extra_blocks": 1}, attn) == ("extra_blocks.0.",)
 
 
 @pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill"])
