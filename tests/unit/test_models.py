@@ -742,6 +742,17 @@ def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoi
     short = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.")}
     with pytest.raises(ValueError, match="plain.pt: its generator does not fit"):
         load_start(nets, {**init, "gen": short})
+    # a lama with 1 extra block grown to 11: blocks 1-10 start as the identity, block 0 keeps its weights
+    one = tiny("lama", extra_blocks=1)
+    with torch.no_grad():
+        one.extra_blocks[0].gain.fill_(0.01)
+    nets = SimpleNamespace(gen=tiny("lama", extra_blocks=11), ema=tiny("lama", extra_blocks=11), disc=None)
+    grown = tuple(f"extra_blocks.{i}." for i in range(1, 11))
+    load_start(nets, {"path": "one.pt", "into": "", "grown": grown, "gen": one.state_dict(), "disc": {}})
+    with torch.no_grad():
+        assert torch.equal(nets.gen.eval()(image, mask)["pred"], one.eval()(image, mask)["pred"])
+    with pytest.raises(ValueError, match="one.pt: its generator does not fit"):  # "extra_blocks.1." is not "extra_blocks.10."
+        load_start(nets, {"path": "one.pt", "into": "", "grown": grown[1:], "gen": one.state_dict(), "disc": {}})
 
 
 def test_a_model_on_fade_smooth_is_never_shown_the_nearest_fill():
