@@ -195,6 +195,7 @@ def infer_ci_level(agg: pd.DataFrame) -> float:
 # --------------------------------------------------------------------------- paired differences
 
 PAIRED_COLUMNS = ["method", "versus", "metric", "holes", "diff", "ci_low", "ci_high", "better", "n", "photos"]
+TIE_RTOL = 1e-6  # float32 keeps about 7 digits; metrics computed in it differ by this much on the same fill
 
 
 def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str]], metrics: dict[str, bool],
@@ -214,7 +215,8 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
         min_ratios: label -> smallest hole ratio of the pairs compared, e.g. {"all": 0, ">= 30%": 0.3}.
     Returns:
         DataFrame with PAIRED_COLUMNS: holes is the label, n the pairs compared, photos their photos,
-        better the share of pairs where the method is strictly better (a tie is not); the CI is NaN
+        better the share of pairs where the method is better by more than float32 rounding (TIE_RTOL of
+        the value; a tie is no win); the CI is NaN
         when the pairs come from a single photo.
     """
     df = _check_per_image(per_image)
@@ -236,7 +238,10 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
                     continue
                 sums, counts = _per_photo(_photo_index(ids, d.index.get_level_values("image_id")), d.to_numpy(), len(ids))
                 low, high = _ratio_ci(sums[None], counts[None], weights, alpha)[0]
-                wins = (d > 0) if higher else (d < 0)
+                # a tie within float32 rounding (TIE_RTOL of the value: a few units in the last place) is no win:
+                # two fills that differ only in summation order must not read as one better on a third of pairs
+                tie = TIE_RTOL * keep.loc[d.index, versus].abs()
+                wins = (d > tie) if higher else (d < -tie)
                 rows.append([method, versus, metric, label, float(d.mean()), low, high, float(wins.mean()), len(d),
                              int((counts > 0).sum())])
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)

@@ -149,6 +149,17 @@ def test_paired_differences_resample_photos_not_crops():
     assert big.n == 10 and big["diff"] == pytest.approx(0.5) and big.better == 0.5
 
 
+def test_a_difference_within_float32_rounding_is_a_tie_not_a_win():
+    df = _paired_frame()
+    twin = df[df.method == "s"].assign(method="twin")
+    ulp = np.where(np.arange(len(twin)) % 2 == 0, 1, -1) * np.spacing(twin.value.abs().astype(np.float32)).astype(float)
+    out = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value + ulp)]), [("twin", "s")],
+                                   {"lpips": False, "psnr": True})
+    assert len(out) == 2 and (out.better == 0).all()  # the same fill up to one unit in the last place: never better
+    real = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value - 1e-3)]), [("twin", "s")], {"lpips": False})
+    assert real.better.iloc[0] == 1  # a real difference, however small next to the metric, still counts
+
+
 def test_paired_differences_skip_methods_not_scored():
     out = stats.paired_differences(_paired_frame(), [("m", "nope")], {"lpips": False})
     assert out.empty
