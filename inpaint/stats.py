@@ -216,7 +216,7 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
     Returns:
         DataFrame with PAIRED_COLUMNS: holes is the label, n the pairs compared, photos their photos,
         better the share of pairs where the method is better by more than float32 rounding (TIE_RTOL of
-        the value; a tie is no win); the CI is NaN
+        the larger of the pair's two values; a tie is no win); the CI is NaN
         when the pairs come from a single photo.
     """
     df = _check_per_image(per_image)
@@ -238,9 +238,10 @@ def paired_differences(per_image: pd.DataFrame, comparisons: list[tuple[str, str
                     continue
                 sums, counts = _per_photo(_photo_index(ids, d.index.get_level_values("image_id")), d.to_numpy(), len(ids))
                 low, high = _ratio_ci(sums[None], counts[None], weights, alpha)[0]
-                # a tie within float32 rounding (TIE_RTOL of the value: a few units in the last place) is no win:
-                # two fills that differ only in summation order must not read as one better on a third of pairs
-                tie = TIE_RTOL * keep.loc[d.index, versus].abs()
+                # a tie within float32 rounding (TIE_RTOL of the larger of the two values: a few units in the last
+                # place) is no win: two fills that differ only in summation order must not read as one better on a
+                # third of pairs
+                tie = TIE_RTOL * np.maximum(keep.loc[d.index, method].abs(), keep.loc[d.index, versus].abs())
                 wins = (d > tie) if higher else (d < -tie)
                 rows.append([method, versus, metric, label, float(d.mean()), low, high, float(wins.mean()), len(d),
                              int((counts > 0).sum())])

@@ -281,7 +281,7 @@ def paired_markdown(paired: pd.DataFrame, directions: dict[str, bool], pct: int 
         "returns), with the best non-learned method by mean LPIPS, and a fine-tuned model with the pretrained "
         "checkpoint it started from (what fine-tuning added). "
         + " ".join(f"{m}: {'positive' if directions[m] else 'negative'} = the model is better." for m in metrics)
-        + " *wins*: share of pairs where the model is strictly better (ties, e.g. an untrained model, are not)."
+        + " *wins*: share of pairs where the model is better by more than float32 rounding (ties, e.g. an untrained model, are not)."
         + " A dash for a CI: all pairs come from one photo, so no interval can be given.",
         "",
         "| model | versus | holes | pairs | " + " | ".join(f"Δ {_md_escape(m)} | wins" for m in metrics) + " |",

@@ -70,8 +70,9 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
     `kwargs`: "" for the whole model (same arch and kwargs, kwargs that only add layers that start as nothing
-    (zero-initialised, or zero-gained): `grown_layers`, or that only change its base fill: `rebased`), "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its
-    `backbone` is exactly that generator (a VAE on a lama decoder), None when it does not fit."""
+    (zero-initialised, or zero-gained): `grown_layers`, or that only change its base fill: `rebased`),
+    "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its `backbone` is exactly that
+    generator (a VAE on a lama decoder), None when it does not fit."""
     if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)
                               or rebased(name, kwargs, init_kwargs)):
         return ""
@@ -83,7 +84,8 @@ def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> 
 
 def grown_layers(name: str, kwargs: dict, init_kwargs: dict) -> tuple[str, ...]:
     """The state-dict prefixes generator `name` built with `kwargs` adds to one built with `init_kwargs`, as its
-    class says (`grown_from`: a lama with its attention block switched on, or with more `extra_blocks`); () when it adds none."""
+    class says (`grown_from`: a lama with its attention block switched on, or with more `extra_blocks`); () when it
+    adds none."""
     grown_from = getattr(GENERATORS.get(name), "grown_from", None)
     return (grown_from(kwargs, init_kwargs) or ()) if grown_from is not None else ()
 

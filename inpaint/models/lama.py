@@ -119,8 +119,8 @@ class LaMa(nn.Module):
     """FFC inpainting generator; predicts a residual on top of a parameter-free initial fill.
 
     Layout: space-to-depth stem (1/2 res), stride-2 convs to 1/2**n_down, FFC residual blocks, the
-    contextual-attention block when built with `attention`, the `extra_blocks`, transposed convs back to 1/2 res, sub-pixel head
-    to full res (see common.unshuffle_stem for why nothing runs at full resolution).
+    contextual-attention block when built with `attention`, the `extra_blocks`, transposed convs back to 1/2 res,
+    sub-pixel head to full res (see common.unshuffle_stem for why nothing runs at full resolution).
 
     Args:
         width: channels at 1/2 resolution; doubles per further downsampling up to max_width.

@@ -751,7 +751,7 @@ def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoi
     load_start(nets, {"path": "one.pt", "into": "", "grown": grown, "gen": one.state_dict(), "disc": {}})
     with torch.no_grad():
         assert torch.equal(nets.gen.eval()(image, mask)["pred"], one.eval()(image, mask)["pred"])
-    with pytest.raises(ValueError, match="one.pt: its generator does not fit"):  # "extra_blocks.1." is not "extra_blocks.10."
+    with pytest.raises(ValueError, match="one.pt: its generator does not fit"):  # block 1 is neither loaded nor grown
         load_start(nets, {"path": "one.pt", "into": "", "grown": grown[1:], "gen": one.state_dict(), "disc": {}})
 
 

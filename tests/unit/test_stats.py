@@ -156,8 +156,14 @@ def test_a_difference_within_float32_rounding_is_a_tie_not_a_win():
     out = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value + ulp)]), [("twin", "s")],
                                    {"lpips": False, "psnr": True})
     assert len(out) == 2 and (out.better == 0).all()  # the same fill up to one unit in the last place: never better
-    real = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value - 1e-3)]), [("twin", "s")], {"lpips": False})
-    assert real.better.iloc[0] == 1  # a real difference, however small next to the metric, still counts
+    # 10x the tolerance is a win, in either direction of "better"
+    lower = np.where(twin.metric == "lpips", 1 - 10 * stats.TIE_RTOL, 1 + 10 * stats.TIE_RTOL)
+    real = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value * lower)]), [("twin", "s")],
+                                    {"lpips": False, "psnr": True})
+    assert len(real) == 2 and (real.better == 1).all()
+    swapped = stats.paired_differences(pd.concat([df, twin.assign(value=twin.value + ulp)]), [("s", "twin")],
+                                       {"lpips": False, "psnr": True})
+    assert (swapped.better == 0).all()  # the same tie whichever side is compared
 
 
 def test_paired_differences_skip_methods_not_scored():
