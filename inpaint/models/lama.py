@@ -165,6 +165,8 @@ class LaMa(nn.Module):
         extra_blocks: int = 0,
     ):
         super().__init__()
+        if n_blocks < 0 or extra_blocks < 0:
+            raise ValueError(f"n_blocks={n_blocks}, extra_blocks={extra_blocks}: a count of blocks is 0 or more")
         ws, self.stem, down = open_encoder(self, "lama", width, n_down, max_width, init_fill, norm)
         self.channels = ws[-1]  # at the bottleneck (what encode returns)
         self.down = nn.Sequential(*down)

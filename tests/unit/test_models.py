@@ -665,7 +665,7 @@ def test_a_lama_grown_with_attention_starts_as_the_plain_lama_and_its_block_copi
 
 
 def test_a_lama_grown_deeper_starts_as_the_checkpoint_and_its_new_blocks_learn():
-    from inpaint.models import grown_layers, start_target
+    from inpaint.models import build_generator, grown_layers, start_target
 
     plain = tiny("lama")
     randomise_heads(plain)
@@ -690,6 +690,8 @@ def test_a_lama_grown_deeper_starts_as_the_checkpoint_and_its_new_blocks_learn()
     assert start_target("lama", {**kw, "extra_blocks": 2}, "lama", kw) == ""  # a plain checkpoint starts it
     assert start_target("lama", kw, "lama", {**kw, "extra_blocks": 2}) is None  # dropping blocks loses trained layers
     assert start_target("lama", {**kw, "extra_blocks": 2, "width": 4}, "lama", kw) is None  # anything else differs
+    with pytest.raises(ValueError, match=r"extra_blocks=-1: a count of blocks is 0 or more"):
+        build_generator("lama", **{**kw, "extra_blocks": -1})
     attn = {**kw, "attention": True}  # a trained merge does not start as itself at another softmax scale
     assert start_target("lama", {**attn, "extra_blocks": 1, "softmax_scale": 2.0}, "lama", attn) is None
     assert grown_layers("lama", {**attn, "extra_blocks": 1}, attn) == ("extra_blocks.0.",)
