@@ -77,6 +77,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  # the model card's, and its start fill
 START = "hybrid"  # the default start fill: what the lattice score of a method without one of its own subtracts
 REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
+REFINE_NET = "+refine"  # a lama model filled with `inpaint fill --refine` (inpaint.refine: multi-scale feature refinement)
+
+
+def split_suffix(spec: str) -> tuple[str, str]:
+    """A --methods entry without its +patch or +refine, and that suffix ('' for none)."""
+    for suffix in (REFINE, REFINE_NET):
+        if spec.endswith(suffix):
+            return spec.removesuffix(suffix), suffix
+    return spec, ""
 METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
 
@@ -137,17 +146,19 @@ def make_pairs(photos: list[Path], kinds: list[str], per_photo: int, holes: tupl
 def method_spec(spec: str, max_side: int) -> tuple[str, int]:
     """A --methods entry: a name or checkpoint path, with `@N` for its own --max-side (e.g. pretrained/lama@256:
     filled at the scale the model learnt, the hole's content upsampled to the photo), and `+patch` for a
-    PatchMatch refinement at full resolution (see `refine`)."""
-    at = re.fullmatch(r"(.+)@(\d+)", spec.removesuffix(REFINE))  # a path may hold an @ of its own
-    return (at[1], int(at[2])) if at else (spec.removesuffix(REFINE), max_side)
+    PatchMatch refinement at full resolution (see `refine`) or `+refine` for `inpaint fill --refine`."""
+    core = split_suffix(spec)[0]
+    at = re.fullmatch(r"(.+)@(\d+)", core)  # a path may hold an @ of its own
+    return (at[1], int(at[2])) if at else (core, max_side)
 
 
 def method_label(spec: str) -> str:
-    """A method's name as printed and as a folder: a checkpoint path becomes <run>/<file>; @N and +patch kept."""
-    at = re.fullmatch(r"(.+)@(\d+)", spec.removesuffix(REFINE))
-    name, side = (at[1], f"@{at[2]}") if at else (spec.removesuffix(REFINE), "")
+    """A method's name as printed and as a folder: a checkpoint path becomes <run>/<file>; @N, +patch, +refine kept."""
+    core, suffix = split_suffix(spec)
+    at = re.fullmatch(r"(.+)@(\d+)", core)
+    name, side = (at[1], f"@{at[2]}") if at else (core, "")
     p = Path(name)
-    return (f"{p.parent.name}/{p.stem}" if p.suffix in (".pt", ".safetensors") else name) + side + REFINE * spec.endswith(REFINE)
+    return (f"{p.parent.name}/{p.stem}" if p.suffix in (".pt", ".safetensors") else name) + side + suffix
 
 
 def refine(fills: Path, out: Path, folder: Path) -> None:
@@ -181,7 +192,8 @@ def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> di
             print(f"refined {base}: {seconds[method_label(m)]:.2f} s per pair", flush=True)
             continue
         code = inpaint_main(["fill", "--method", name, "--image", str(folder / "images"), "--mask", str(folder / "masks"),
-                             "--out", str(out), "--max-side", str(side), "--device", device, "--quiet"])
+                             "--out", str(out), "--max-side", str(side), "--device", device, "--quiet"]
+                            + ["--refine"] * m.endswith(REFINE_NET))
         if code:
             sys.exit(f"inpaint fill --method {m} failed (exit {code})")
         seconds[method_label(m)] = (time.perf_counter() - t0) / pairs

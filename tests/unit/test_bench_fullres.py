@@ -93,6 +93,9 @@ def test_method_specs_read_max_side_and_refinement_and_leave_paths_alone():
     assert b.method_spec("runs/lr@3e-4/best.pt", 1024) == ("runs/lr@3e-4/best.pt", 1024)  # an @ of the path's own
     assert b.method_label("runs/lr@3e-4/best.pt") == "lr@3e-4/best"
     assert b.method_label("pretrain/runs/lama/best.pt@512+patch") == "lama/best@512+patch"
+    assert b.method_spec("pretrained/lama_fullres+refine", 1024) == ("pretrained/lama_fullres", 1024)  # inpaint fill --refine
+    assert b.method_label("pretrain/runs/lama/best.pt@512+refine") == "lama/best@512+refine"
+    assert b.split_suffix("runs/a+refine/best.pt") == ("runs/a+refine/best.pt", "")  # only at the end
     assert b.start_at(1024, 1024) == "hybrid" and b.start_at(256, 1024) == "hybrid@256"
 
 
