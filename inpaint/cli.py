@@ -92,6 +92,8 @@ def cmd_fill(args) -> None:
     from inpaint.fill import fill_photos, keep_freed_memory, plan_jobs, sample_jobs
     from inpaint.methods import resolve_method
 
+    if args.refine and (args.samples > 1 or args.seed is not None):
+        raise ValueError("--refine fills deterministically: drop --samples/--seed, or drop --refine")
     jobs = plan_jobs(args.image, args.mask, args.out, args.format, args.overwrite)  # before the slow model load
     if args.device not in ("auto", "cpu"):  # a device that is not there is an error for every method, a classical
         from inpaint.checkpoints import pick_device  # one too (auto and cpu always are: no torch import for them)
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--refine", action="store_true",
                    help="lama models: fill at half (and quarter) size first and carry that layout up to the work "
                         "size by optimising the bottleneck features (Kulshreshtha et al. 2022, inpaint.refine); "
-                        "only where the hole context's shorter side is 363 px or more at --max-side; about 15x slower")
+                        "only where the hole context's shorter side is 363 px or more at --max-side; about 10x slower, and memory for a backward pass at that size")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary, only warnings and errors")
     f.set_defaults(run=cmd_fill)

@@ -27,7 +27,7 @@ from inpaint.models import pad_to_multiple
 ERODE = 15  # px, the disc that shrinks the coarse hole where the coarse fill constrains the finer one
 N_ITERS = 15  # Adam steps per finer level (LaMa's refiner)
 LR = 0.002  # on the bottleneck features (LaMa's refiner)
-MIN_SIDE = 256  # the coarsest level's shorter side is about this or more (the crops the shipped models learnt on)
+MIN_SIDE = 256  # the coarsest level's shorter side is at least this / sqrt(2) (the crops the shipped models learnt on)
 MAX_SCALES = 3
 
 
@@ -65,7 +65,9 @@ def down_mask(mask: torch.Tensor, size: tuple[int, int], whole: bool) -> torch.T
 
 
 def erode(mask: torch.Tensor, size: int = ERODE) -> torch.Tensor:
-    """Shrink the holes (1) by a disc of diameter `size` px; outside the image counts as hole."""
+    """Shrink the holes (1) by a disc of diameter `size` px (odd); outside the image counts as hole."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"erode: size={size}; the disc's diameter is an odd number of pixels")
     r = size // 2
     yy, xx = torch.meshgrid(torch.arange(size) - r, torch.arange(size) - r, indexing="ij")
     disc = ((yy * yy + xx * xx) <= r * r).to(mask)
@@ -91,11 +93,15 @@ def refine_fill(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor,
 
     Args:
         model: a generator with encode/decode (`can_refine`), in eval mode.
-        image: (N, 3, H, W) float in [0, 1]; mask: (N, 1, H, W) float, 1 = hole.
+        image: (N, 3, H, W) float in [0, 1]; mask: (N, 1, H, W) float, 1 = hole. Each photo is refined on
+            its own (the losses are per photo), so a batch gives what N single calls give.
     """
     if not can_refine(model):
-        raise ValueError(f"refinement needs a generator split into encode and decode (lama); "
-                         f"{type(model).__name__} is not")
+        raise ValueError(f"refinement needs a generator split into encode and decode; {type(model).__name__} is "
+                         "not: use a lama model")
+    if len(image) > 1:
+        return torch.cat([refine_fill(model, image[i : i + 1], mask[i : i + 1], n_iters, lr, min_side, max_scales)
+                          for i in range(len(image))])
     levels = pyramid(image, mask, n_levels(*image.shape[-2:], min_side, max_scales))
     coarse = None  # the previous (coarser) level's composited fill
     for im, m in reversed(levels):
@@ -107,13 +113,14 @@ def refine_fill(model: torch.nn.Module, image: torch.Tensor, mask: torch.Tensor,
             size = coarse.shape[-2:]
             target_mask = erode(down_mask(m, size, whole=True))  # where the coarse fill is hole through and through
             known = 1.0 - m
+            deep = bool(target_mask.any())
             feats = feats.detach().requires_grad_(True)
             opt = torch.optim.Adam([feats], lr=lr)
             with torch.enable_grad():
                 for _ in range(n_iters):
                     pred = model.decode(feats, start)[..., :lh, :lw]
                     loss = ((pred - im).abs() * known).sum() / known.sum().clamp(min=1) / 3
-                    if target_mask.any():
+                    if deep:
                         diff = (down(pred, size) - coarse).abs() * target_mask
                         loss = loss + diff.sum() / target_mask.sum() / 3
                     opt.zero_grad(set_to_none=True)

@@ -104,13 +104,60 @@ def test_fill_refine_refuses_a_classical_method_in_one_line_and_writes_nothing(t
                            "--out", "o.png"], 2, "--refine works with lama models.*telea")
 
 
+def test_a_batch_is_refined_photo_by_photo_and_the_weights_are_untouched():
+    model = lama()
+    (x1, m1), (x2, m2) = photo(seed=1), photo(seed=2)
+    m2 = m2.clone()
+    m2[..., 30:60, 10:50] = 1  # another hole: the losses would mix if normalised over the batch
+    both = refine_fill(model, torch.cat([x1, x2]), torch.cat([m1, m2]), min_side=48)
+    assert torch.equal(both[:1], refine_fill(model, x1, m1, min_side=48))
+    assert torch.equal(both[1:], refine_fill(model, x2, m2, min_side=48))
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="odd"):
+        erode(m1, 4)
+
+
+def test_refined_fills_large_photos_at_several_levels_keeping_known_pixels():
+    from inpaint.checkpoints import predict
+    from inpaint.methods import Method
+
+    model = lama()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:380, 0:400] / 20.0
+    images = np.stack([np.stack([0.5 + 0.4 * np.sin(xx + c + k) * np.cos(yy) for c in range(3)], -1)
+                       for k in range(2)]).astype(np.float32)
+    images = np.clip(images + 0.03 * rng.standard_normal(images.shape), 0, 1).astype(np.float32)
+    masks = np.zeros((2, 380, 400), np.float32)
+    masks[0, 100:260, 120:300] = 1
+    masks[1, 50:200, 30:330] = 1
+    assert n_levels(380, 400) == 2
+    method = Method("lm", lambda i, m: predict(model, i, m, torch.device("cpu")), model)
+    out = refined(method).fill(images, masks)
+    plain = method.fill(images, masks)
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert np.array_equal(out[masks == 0], images[masks == 0])  # known pixels bit for bit
+    assert np.abs(out - plain)[masks == 1].mean() > 1e-3  # the refinement changed the fill
+
+
+def test_refine_with_samples_or_seed_is_refused_before_anything_loads(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_photo(tmp_path / "p.png", size=(64, 48))
+    save_mask(tmp_path / "m.png")
+    for extra in (["--samples", "2"], ["--seed", "3"]):
+        cli(tmp_path, capsys, ["fill", "--method", "nothing-here", "--refine", *extra, "--image", "p.png", "--mask",
+                               "m.png", "--out", "o.png"], 2, "--refine fills deterministically")
+
+
 def test_fill_refine_fills_with_a_lama_checkpoint(tmp_path, capsys, monkeypatch):
     from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+    from inpaint.io import read_rgb8
 
     monkeypatch.chdir(tmp_path)
     save_checkpoint(tmp_path / "models" / "lm" / "best.pt",
                     {"format": CHECKPOINT_FORMAT, "arch": "lama", "kwargs": LAMA, "state": lama().state_dict()})
     save_photo(tmp_path / "p.png", size=(64, 48))
     save_mask(tmp_path / "m.png")
-    cli(tmp_path, capsys, ["fill", "--method", "lm", "--checkpoints", "models", "--refine", "--image", "p.png",
-                           "--mask", "m.png", "--out", "o.png"], 0, new={"o.png"})
+    args = ["fill", "--method", "lm", "--checkpoints", "models", "--image", "p.png", "--mask", "m.png"]
+    cli(tmp_path, capsys, [*args, "--refine", "--out", "o.png"], 0, new={"o.png"})
+    cli(tmp_path, capsys, [*args, "--out", "plain.png"], 0, new={"plain.png"})
+    assert np.array_equal(read_rgb8(tmp_path / "o.png"), read_rgb8(tmp_path / "plain.png"))  # 48 px: one level
