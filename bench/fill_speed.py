@@ -13,6 +13,8 @@ after one untimed call at that size (first-call work: lazy imports, kernel selec
   startup_s        a fresh `python -m inpaint.cli fill` of one 512x512 photo, minus its per_photo_s:
                    the one-off cost of a new process (imports, first calls), paid once per command.
 
+A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine).
+
 Usage: python bench/fill_speed.py [--photos 4] [--methods pretrained/lama telea patch_match]
                                   [--sizes 512x512 768x512 2048x1365] [--device cpu] [--repeats 2]
 """
@@ -39,6 +41,12 @@ from inpaint.masks import sample_mask
 from inpaint.methods import resolve_method
 
 SOURCES = ("astronaut", "chelsea", "coffee", "rocket")
+REFINE = "+refine"  # a method spec NAME+refine: inpaint fill --refine
+
+
+def fill_args(method: str) -> list[str]:
+    """inpaint fill's --method (and --refine) for a method spec."""
+    return ["--method", method.removesuffix(REFINE)] + ["--refine"] * method.endswith(REFINE)
 
 
 def make_folder(root: Path, width: int, height: int, n: int, seed: int = 0) -> list[float]:
@@ -55,7 +63,7 @@ def make_folder(root: Path, width: int, height: int, n: int, seed: int = 0) -> l
 
 def timed_fill(method: str, folder: Path, out: Path, device: str) -> float:
     t0 = time.perf_counter()
-    code = main(["fill", "--method", method, "--image", str(folder / "photos"), "--mask", str(folder / "masks"),
+    code = main(["fill", *fill_args(method), "--image", str(folder / "photos"), "--mask", str(folder / "masks"),
                  "--out", str(out), "--device", device, "-q", "--overwrite"])
     if code != 0:
         raise SystemExit(f"fill_speed: inpaint fill --method {method} failed (exit {code})")
@@ -64,9 +72,13 @@ def timed_fill(method: str, folder: Path, out: Path, device: str) -> float:
 
 def forward_time(method: str, folder: Path, device: str, repeats: int = 3) -> float | None:
     """Best-of-`repeats` seconds of the resolved method's fill on one prepared work crop; None for classical ones."""
-    m = resolve_method(method, "models", device, fallback_pretrained=True)
+    m = resolve_method(method.removesuffix(REFINE), "models", device, fallback_pretrained=True)
     if m.model is None:
         return None
+    if method.endswith(REFINE):
+        from inpaint.refine import refined
+
+        m = refined(m)
     work = work_crop(read_image(folder / "photos" / "0.png"), read_mask(folder / "masks" / "0.png"), 1024)
     m.fill(work.image[None], work.mask[None])
     times = []
@@ -79,7 +91,7 @@ def forward_time(method: str, folder: Path, device: str, repeats: int = 3) -> fl
 
 def cold_single(method: str, folder: Path, out: Path, device: str) -> float:
     """Wall time of a fresh process filling one photo (the user's `inpaint fill` on one file)."""
-    cmd = [sys.executable, "-m", "inpaint.cli", "fill", "--method", method, "--image", str(folder / "photos" / "0.png"),
+    cmd = [sys.executable, "-m", "inpaint.cli", "fill", *fill_args(method), "--image", str(folder / "photos" / "0.png"),
            "--mask", str(folder / "masks" / "0.png"), "--out", str(out), "--device", device, "-q", "--overwrite"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)

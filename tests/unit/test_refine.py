@@ -161,3 +161,15 @@ def test_fill_refine_fills_with_a_lama_checkpoint(tmp_path, capsys, monkeypatch)
     cli(tmp_path, capsys, [*args, "--refine", "--out", "o.png"], 0, new={"o.png"})
     cli(tmp_path, capsys, [*args, "--out", "plain.png"], 0, new={"plain.png"})
     assert np.array_equal(read_rgb8(tmp_path / "o.png"), read_rgb8(tmp_path / "plain.png"))  # 48 px: one level
+
+
+def test_the_speed_bench_times_refine_through_the_command():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "fill_speed.py"
+    spec = importlib.util.spec_from_file_location("bench_fill_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.fill_args("pretrained/lama_fullres+refine") == ["--method", "pretrained/lama_fullres", "--refine"]
+    assert bench.fill_args("telea") == ["--method", "telea"]
