@@ -78,6 +78,7 @@ CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  #
 START = "hybrid"  # the default start fill: what the lattice score of a method without one of its own subtracts
 REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
 REFINE_NET = "+refine"  # a lama model filled with `inpaint fill --refine` (inpaint.refine: multi-scale feature refinement)
+METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
 
 def split_suffix(spec: str) -> tuple[str, str]:
@@ -86,7 +87,6 @@ def split_suffix(spec: str) -> tuple[str, str]:
         if spec.endswith(suffix):
             return spec.removesuffix(suffix), suffix
     return spec, ""
-METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
 
 def photo_set(name: str, folder: str | None, limit: int | None) -> list[Path]:

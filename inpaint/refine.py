@@ -151,9 +151,8 @@ def refined(method):
     device = next(model.parameters()).device
 
     def fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        model.eval()
-        out = [to_nhwc(refine_fill(model, to_nchw(i[None]).to(device), masks_to_nchw(m[None]).to(device)).float().clamp(0, 1))
-               for i, m in zip(images, masks)]
-        return np.concatenate(out).astype(np.float32)
+        model.eval()  # refine_fill takes the photos one at a time
+        out = refine_fill(model, to_nchw(images).to(device), masks_to_nchw(masks).to(device))
+        return to_nhwc(out.float().clamp(0, 1)).astype(np.float32)
 
     return dataclasses.replace(method, fill=fill)
