@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from inpaint.arrays import masks_to_nchw, to_nchw
 from inpaint.checkpoints import pick_device
-from inpaint.methods import FillFn, Method, method_source, resolve_method
+from inpaint.methods import FillFn, Method, is_itself, method_source, resolve_method
 from inpaint.metrics import compute, get_metric
 from inpaint.models import can_sample
 
@@ -58,6 +58,9 @@ def checkpoint_note(method: Method) -> str | None:
     if ckpt.get("pretrained"):
         best = ckpt.get("best_step")  # the step the export holds, when validation chose an earlier one than the last
         at = f", the generator of step {best}" if best is not None and best != ckpt.get("step") else ""
+        init = params.get("init_from")
+        if init:  # a pretrained fine-tune: of another model, or of the earlier file of its own name it replaced
+            at += f" fine-tuning the earlier {init} it replaced" if is_itself(init, method.checkpoint) else f" fine-tuning {init}"
         return (f"{method.name}: pretrained, {ckpt.get('step')} steps{at} "
                 f"(see its model card {method.checkpoint.with_suffix('.json')})")
     origin = method.origin

@@ -122,17 +122,30 @@ def resolve_method(name: str, checkpoints: str | Path | None, device: str = "aut
         info = {k: meta.get(k) for k in ("step", "params", "val", "init")}
     start = start_fill(getattr(model, "init_fill", "none"))
     fill = lambda images, masks: predict(model, images, masks, dev, batch_size)  # noqa: E731
-    return Method(name, fill, model, ckpt, start, info, checked_origin(name, info))
+    return Method(name, fill, model, ckpt, start, info, checked_origin(name, info, ckpt))
 
 
-def checked_origin(name: str, info: dict) -> str | None:
+def is_itself(source: str, checkpoint: Path) -> bool:
+    """Whether an `init_from` (a pretrained/<name> or a path) is the very file `checkpoint`: a model shipped over
+    the one it fine-tuned."""
+    try:
+        path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
+    except ValueError:
+        return False
+    return path.is_file() and path.resolve() == Path(checkpoint).resolve()
+
+
+def checked_origin(name: str, info: dict, checkpoint: Path | None = None) -> str | None:
     """The `init_from` in a checkpoint's params, or None; also None, with a warning, when that file is
     gone or is no longer the one it started from (re-shipped, retrained), since scoring it beside the
-    model would then mislead. Checked once, when the method is resolved."""
+    model would then mislead; and None, silently, when it names the checkpoint itself (a pretrained
+    model shipped over the one it fine-tuned, whose card says so). Checked once, when the method is resolved."""
     source = (info.get("params") or {}).get("init_from")
     if not source:
         return None
     record = info.get("init") or {}
+    if checkpoint is not None and is_itself(source, checkpoint):
+        return None
     try:
         path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
         current = sha256(path) if path.is_file() else None

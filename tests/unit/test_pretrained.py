@@ -84,6 +84,30 @@ def test_the_note_of_a_pretrained_model_names_the_step_its_generator_holds(tmp_p
     assert "generator of step" not in checkpoint_note(resolve_method(str(weights), tmp_path, device="cpu"))
 
 
+def test_a_pretrained_fine_tune_names_its_start_and_one_shipped_over_it_is_not_scored_beside_itself(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    weights, other = _export(tmp_path / "pretrained"), _export(tmp_path / "other")
+    (tmp_path / "pretrained" / pretrained.PINS).write_text(f"{pretrained.sha256(weights)}  {weights.name}\n")
+    card = pretrained.read(weights)["card"]
+    pretrained.write_card(weights, {**card, "params": {**card["params"], "init_from": str(other)}})
+    method = resolve_method(str(weights), tmp_path, device="cpu")
+    assert method.origin == str(other)
+    assert checkpoint_note(method).endswith(f"pretrained, 123 steps fine-tuning {other} (see its model card "
+                                            f"{weights.with_suffix('.json')})")
+    # shipped over the file it fine-tuned: its card names its own path, which now holds it
+    pretrained.write_card(weights, {**card, "params": {**card["params"], "init_from": str(weights)}})
+    capsys.readouterr()
+    method = resolve_method(str(weights), tmp_path, device="cpu")
+    assert method.origin is None and capsys.readouterr().out == ""
+    assert f"123 steps fine-tuning the earlier {weights} it replaced (see" in checkpoint_note(method)
+    # named by its pretrained name, as the shipped models' cards do, and resolved from another folder
+    monkeypatch.chdir(tmp_path)
+    pretrained.write_card(weights, {**card, "params": {**card["params"], "init_from": "pretrained/autoencoder"}})
+    method = resolve_method("pretrained/autoencoder", tmp_path / "elsewhere", device="cpu")
+    assert method.origin is None and capsys.readouterr().out == ""
+    assert "fine-tuning the earlier pretrained/autoencoder it replaced" in checkpoint_note(method)
+
+
 def test_a_fine_tuned_model_is_scored_beside_its_start_and_the_note_says_so(data, tmp_path):
     weights = _export(tmp_path / "pre")
     train({**CFG, "init_from": str(weights), "max_steps": 2}, data[0], data[1], data[2], tmp_path / "m/autoencoder",
