@@ -13,7 +13,8 @@ after one untimed call at that size (first-call work: lazy imports, kernel selec
   startup_s        a fresh `python -m inpaint.cli fill` of one 512x512 photo, minus its per_photo_s:
                    the one-off cost of a new process (imports, first calls), paid once per command.
 
-A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine).
+A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine); NAME+delattice runs it
+with --delattice (inpaint.delattice).
 
 Usage: python bench/fill_speed.py [--photos 4] [--methods pretrained/lama telea patch_match]
                                   [--sizes 512x512 768x512 2048x1365] [--device cpu] [--repeats 2]
@@ -41,12 +42,21 @@ from inpaint.masks import sample_mask
 from inpaint.methods import resolve_method
 
 SOURCES = ("astronaut", "chelsea", "coffee", "rocket")
-REFINE = "+refine"  # a method spec NAME+refine: inpaint fill --refine
+OPTIONS = {"+refine": ["--refine"], "+delattice": ["--delattice"]}  # a method spec's suffix -> inpaint fill options
+
+
+def split_spec(method: str) -> tuple[str, list[str]]:
+    """A method spec's name and the `inpaint fill` options its suffix adds."""
+    for suffix, options in OPTIONS.items():
+        if method.endswith(suffix):
+            return method.removesuffix(suffix), options
+    return method, []
 
 
 def fill_args(method: str) -> list[str]:
-    """inpaint fill's --method (and --refine) for a method spec."""
-    return ["--method", method.removesuffix(REFINE)] + ["--refine"] * method.endswith(REFINE)
+    """inpaint fill's --method (and the suffix's options) for a method spec."""
+    name, options = split_spec(method)
+    return ["--method", name, *options]
 
 
 def make_folder(root: Path, width: int, height: int, n: int, seed: int = 0) -> list[float]:
@@ -72,13 +82,18 @@ def timed_fill(method: str, folder: Path, out: Path, device: str) -> float:
 
 def forward_time(method: str, folder: Path, device: str, repeats: int = 3) -> float | None:
     """Best-of-`repeats` seconds of the resolved method's fill on one prepared work crop; None for classical ones."""
-    m = resolve_method(method.removesuffix(REFINE), "models", device, fallback_pretrained=True)
+    name, options = split_spec(method)
+    m = resolve_method(name, "models", device, fallback_pretrained=True)
     if m.model is None:
         return None
-    if method.endswith(REFINE):
+    if options == ["--refine"]:
         from inpaint.refine import refined
 
         m = refined(m)
+    elif options:
+        from inpaint.delattice import delatticed
+
+        m = delatticed(m)
     work = work_crop(read_image(folder / "photos" / "0.png"), read_mask(folder / "masks" / "0.png"), 1024)
     m.fill(work.image[None], work.mask[None])
     times = []

@@ -77,13 +77,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  # the model card's, and its start fill
 START = "hybrid"  # the default start fill: what the lattice score of a method without one of its own subtracts
 REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
-REFINE_NET = "+refine"  # a lama model filled with `inpaint fill --refine` (inpaint.refine: multi-scale feature refinement)
+NET_OPTIONS = {  # suffix -> the `inpaint fill` options it adds
+    "+refine": ["--refine"],  # lama models: multi-scale feature refinement (inpaint.refine)
+    "+delattice": ["--delattice"],  # network methods: the fill's local 8-px lattice taken out (inpaint.delattice)
+}
 METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
 
 def split_suffix(spec: str) -> tuple[str, str]:
-    """A --methods entry without its +patch or +refine, and that suffix ('' for none)."""
-    for suffix in (REFINE, REFINE_NET):
+    """A --methods entry without its +patch or NET_OPTIONS suffix, and that suffix ('' for none)."""
+    for suffix in (REFINE, *NET_OPTIONS):
         if spec.endswith(suffix):
             return spec.removesuffix(suffix), suffix
     return spec, ""
@@ -146,14 +149,14 @@ def make_pairs(photos: list[Path], kinds: list[str], per_photo: int, holes: tupl
 def method_spec(spec: str, max_side: int) -> tuple[str, int]:
     """A --methods entry: a name or checkpoint path, with `@N` for its own --max-side (e.g. pretrained/lama@256:
     filled at the scale the model learnt, the hole's content upsampled to the photo), and `+patch` for a
-    PatchMatch refinement at full resolution (see `refine`) or `+refine` for `inpaint fill --refine`."""
+    PatchMatch refinement at full resolution (see `refine`), or a key of NET_OPTIONS for those `inpaint fill` options."""
     core = split_suffix(spec)[0]
     at = re.fullmatch(r"(.+)@(\d+)", core)  # a path may hold an @ of its own
     return (at[1], int(at[2])) if at else (core, max_side)
 
 
 def method_label(spec: str) -> str:
-    """A method's name as printed and as a folder: a checkpoint path becomes <run>/<file>; @N, +patch, +refine kept."""
+    """A method's name as printed and as a folder: a checkpoint path becomes <run>/<file>; @N and the suffix kept."""
     core, suffix = split_suffix(spec)
     at = re.fullmatch(r"(.+)@(\d+)", core)
     name, side = (at[1], f"@{at[2]}") if at else (core, "")
@@ -193,7 +196,7 @@ def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> di
             continue
         code = inpaint_main(["fill", "--method", name, "--image", str(folder / "images"), "--mask", str(folder / "masks"),
                              "--out", str(out), "--max-side", str(side), "--device", device, "--quiet"]
-                            + ["--refine"] * m.endswith(REFINE_NET))
+                            + NET_OPTIONS.get(split_suffix(m)[1], []))
         if code:
             sys.exit(f"inpaint fill --method {m} failed (exit {code})")
         seconds[method_label(m)] = (time.perf_counter() - t0) / pairs

@@ -1,0 +1,77 @@
+"""Lattice removal: the part of a network's fill that repeats every 8 pixels, estimated locally and taken out.
+
+Our generators downsample three times by 2, and on flat areas of large work crops their fills carry a
+faint grid of period 8 px anchored at the crop's top-left pixel (inpaint.lattice scores it: 50-500 on the
+sky of 2.5-6K photos). Texture does not repeat on that grid, so the grid can be told apart from it:
+- the fill's detail `r` is the fill minus its 8x8 box mean (a box of one period has no period-8 content);
+- for each of the 64 phases (y mod 8, x mod 8) the detail is averaged over the CELLS x CELLS grid cells
+  around each pixel, from hole pixels at least one period inside the hole only (near the hole's edge the
+  box mean mixes in the known pixels), where at least MIN_CELLS such cells are found, and only where all 64
+  phases around a pixel have their average. The average is the cells' median where all of them are inner
+  (a sharp edge in one row of cells is then not taken for a lattice and subtracted as an echo of itself),
+  their mean within two cells of the inner region's edge, where fewer are found;
+- those averages minus their own 8x8 mean are the local lattice; it is shrunk by how far it stands above
+  what averaging CELLS x CELLS cells of non-repeating detail leaves (a Wiener gain), and subtracted from the
+  hole's pixels. Known pixels are never changed.
+A cheap filter on the work crop (`inpaint fill --delattice`); what it removes is what the lattice score
+counts, so its detail ratio and LPIPS are the checks that it takes nothing else (docs/fullres.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.ndimage import binary_erosion, median_filter, uniform_filter
+
+PERIOD = 8  # px: the generators' grid (three stride-2 downsamplings)
+CELLS = 5  # grid cells per side over which each phase is averaged (a 40-px window)
+MIN_CELLS = 4  # inner cells a phase's average needs; fewer, and no pattern is estimated there
+
+
+def lattice_component(fill: np.ndarray, mask: np.ndarray, period: int = PERIOD, cells: int = CELLS) -> np.ndarray:
+    """The local period-`period` pattern of one fill (H, W, 3) float inside its hole (mask (H, W), 1 = hole),
+    anchored at the top-left pixel; zero outside the hole and where the hole is too thin to estimate it."""
+    hole = mask > 0.5
+    inner = binary_erosion(binary_erosion(hole, np.ones((2 * period + 1, 1), bool)), np.ones((1, 2 * period + 1), bool))
+    inner = inner[..., None].astype(np.float32)  # the square erosion, as two lines
+    detail = fill - uniform_filter(fill, size=(period, period, 1), mode="reflect")
+    mean = np.zeros_like(fill)
+    noise = np.zeros_like(fill)
+    known = np.zeros(fill.shape[:2] + (1,), np.float32)  # where a phase average exists
+    box = (cells, cells, 1)
+    for py in range(period):
+        for px in range(period):
+            d, w = detail[py::period, px::period], inner[py::period, px::period]
+            weight = uniform_filter(w, size=box, mode="constant") * cells * cells  # inner cells averaged here
+            m = uniform_filter(d * w, size=box, mode="constant") * cells * cells / np.maximum(weight, 1e-6)
+            sq = uniform_filter(d * d * w, size=box, mode="constant") * cells * cells / np.maximum(weight, 1e-6)
+            enough = weight >= MIN_CELLS - 1e-3
+            # the median of the cells where all of them are inner, not their mean: a sharp edge in one row of
+            # cells is not a lattice (near the hole's edge, with fewer cells, their mean)
+            med = median_filter(d, size=box, mode="nearest")
+            full = weight >= cells * cells - 1e-3
+            mean[py::period, px::period] = np.where(enough, np.where(full, med, m), 0.0)
+            # the variance of that median: the cells' sample variance over their count, times pi/2
+            noise[py::period, px::period] = np.where(
+                enough, np.pi / 2 * np.maximum(sq - m * m, 0.0) / np.maximum(weight - 1, 1), 0.0)
+            known[py::period, px::period] = enough
+    whole = uniform_filter(known, size=(period, period, 1), mode="constant") > 1 - 1e-3  # all 64 phases around
+    pattern = (mean - uniform_filter(mean, size=(period, period, 1), mode="reflect")) * whole
+    power = uniform_filter(pattern * pattern, size=(period, period, 1), mode="reflect")
+    spread = uniform_filter(noise, size=(period, period, 1), mode="reflect")
+    gain = np.clip(1.0 - spread / np.maximum(power, 1e-12), 0.0, 1.0)
+    return (pattern * gain * hole[..., None]).astype(fill.dtype)
+
+
+def delattice(fills: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Fills (N, H, W, 3) float with their hole's lattice component taken out; masks (N, H, W), 1 = hole."""
+    return np.stack([np.clip(f - lattice_component(f, m), 0.0, 1.0) for f, m in zip(fills, masks)]).astype(fills.dtype)
+
+
+def delatticed(method):
+    """A resolved method (`inpaint.methods.Method`) whose fill has its lattice taken out (`inpaint fill --delattice`).
+    Raises a ValueError naming the method when it is a classical one (it draws no grid)."""
+    if method.model is None:
+        raise ValueError(f"--delattice takes the 8-px lattice out of a network's fill; {method.name} is a classical "
+                         "method, which draws none: drop --delattice or pick a model such as pretrained/lama_fullres")
+    return dataclasses.replace(method, fill=lambda images, masks: delattice(np.asarray(method.fill(images, masks)), masks))
