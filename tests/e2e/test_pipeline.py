@@ -157,10 +157,17 @@ def test_evaluating_again_changes_no_tracked_report_file(project):
     dst, _ = project
     tracked = ["reports/summary.md", "reports/metrics.json", "reports/breakdown.json", "reports/plots/lpips.csv"]
     before = {f: (dst / f).read_bytes() for f in tracked}
+    timing = dst / "predictions/telea/timing.json"
+    old_timing = timing.read_bytes()
     out = run(["dvc", "repro", "-f", "-s", "predict_baseline@telea"], dst)
     assert "Running stage 'predict_baseline@telea'" in out.stdout and "Running stage 'train@" not in out.stdout
     out = run(["dvc", "repro"], dst)  # its timing changed, so the report is written again; nothing else runs
-    assert "Running stage 'report'" in out.stdout and "Running stage 'predict" not in out.stdout
+    assert "Running stage 'predict" not in out.stdout
+    if timing.read_bytes() != old_timing:
+        assert "Running stage 'report'" in out.stdout
+    else:  # the same seconds per pair to the microsecond (it happens): nothing changed, so write the report anyway
+        assert "Running stage 'report'" not in out.stdout
+        run(["dvc", "repro", "-f", "-s", "report"], dst)
     assert {f: (dst / f).read_bytes() for f in tracked} == before
     timings = json.loads((dst / "reports/timings.json").read_text())
     assert timings["pairs"] > 0 and timings["threads"] >= 1 and "telea" in timings["seconds_per_pair"]
