@@ -21,11 +21,41 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.ndimage import binary_erosion, median_filter, uniform_filter
+from scipy.ndimage import binary_erosion, uniform_filter
 
 PERIOD = 8  # px: the generators' grid (three stride-2 downsamplings)
 CELLS = 5  # grid cells per side over which each phase is averaged (a 40-px window)
 MIN_CELLS = 4  # inner cells a phase's average needs; fewer, and no pattern is estimated there
+CHUNK = 1 << 16  # pixels whose cells' median is taken at once (25 x 3 floats each)
+
+
+def cells_median(detail: np.ndarray, where: np.ndarray, period: int, cells: int) -> np.ndarray:
+    """The median over the cells x cells grid cells around each pixel of `where` (H, W) bool, in its own phase:
+    detail[y + period * i, x + period * j] for |i|, |j| <= cells // 2, per channel; (n, C) in `where`'s order.
+    Those cells must lie inside the array (they do where all of them are inner hole pixels)."""
+    ys, xs = np.nonzero(where)
+    steps = period * np.arange(-(cells // 2), cells // 2 + 1)
+    planes = np.moveaxis(detail, -1, 0)  # (C, H, W): each pixel's cells then lie last, side by side in memory
+    middle = cells * cells // 2
+    out = np.empty((detail.shape[-1], len(ys)), detail.dtype)
+    for start in range(0, len(ys), CHUNK):
+        y, x = ys[start:start + CHUNK], xs[start:start + CHUNK]
+        rows = (y[:, None] + steps)[:, :, None]  # (n, cells, 1)
+        cols = (x[:, None] + steps)[:, None, :]  # (n, 1, cells)
+        around = planes[:, rows, cols].reshape(len(planes), len(y), cells * cells)  # (C, n, cells^2)
+        out[:, start:start + CHUNK] = np.partition(around, middle, axis=-1)[..., middle]  # an odd count: exact
+    return out.T
+
+
+def phase_sum(a: np.ndarray, period: int, cells: int) -> np.ndarray:
+    """For each pixel of `a` (H, W, C), the sum of a over the cells x cells grid cells around it in its own phase
+    (y mod period, x mod period), zero beyond the array: one box filter over the cells of all phases at once."""
+    h, w, c = a.shape
+    grid = np.zeros((-(-h // period) * period, -(-w // period) * period, c), a.dtype)
+    grid[:h, :w] = a
+    cells_view = grid.reshape(grid.shape[0] // period, period, grid.shape[1] // period, period, c)
+    summed = uniform_filter(cells_view, size=(cells, 1, cells, 1, 1), mode="constant") * cells * cells
+    return summed.reshape(grid.shape)[:h, :w]
 
 
 def lattice_component(fill: np.ndarray, mask: np.ndarray, period: int = PERIOD, cells: int = CELLS) -> np.ndarray:
@@ -35,26 +65,18 @@ def lattice_component(fill: np.ndarray, mask: np.ndarray, period: int = PERIOD, 
     inner = binary_erosion(binary_erosion(hole, np.ones((2 * period + 1, 1), bool)), np.ones((1, 2 * period + 1), bool))
     inner = inner[..., None].astype(np.float32)  # the square erosion, as two lines
     detail = fill - uniform_filter(fill, size=(period, period, 1), mode="reflect")
-    mean = np.zeros_like(fill)
-    noise = np.zeros_like(fill)
-    known = np.zeros(fill.shape[:2] + (1,), np.float32)  # where a phase average exists
-    box = (cells, cells, 1)
-    for py in range(period):
-        for px in range(period):
-            d, w = detail[py::period, px::period], inner[py::period, px::period]
-            weight = uniform_filter(w, size=box, mode="constant") * cells * cells  # inner cells averaged here
-            m = uniform_filter(d * w, size=box, mode="constant") * cells * cells / np.maximum(weight, 1e-6)
-            sq = uniform_filter(d * d * w, size=box, mode="constant") * cells * cells / np.maximum(weight, 1e-6)
-            enough = weight >= MIN_CELLS - 1e-3
-            # the median of the cells where all of them are inner, not their mean: a sharp edge in one row of
-            # cells is not a lattice (near the hole's edge, with fewer cells, their mean)
-            med = median_filter(d, size=box, mode="nearest")
-            full = weight >= cells * cells - 1e-3
-            mean[py::period, px::period] = np.where(enough, np.where(full, med, m), 0.0)
-            # the variance of that median: the cells' sample variance over their count, times pi/2
-            noise[py::period, px::period] = np.where(
-                enough, np.pi / 2 * np.maximum(sq - m * m, 0.0) / np.maximum(weight - 1, 1), 0.0)
-            known[py::period, px::period] = enough
+    weight = phase_sum(inner, period, cells)  # inner cells around each pixel in its own phase
+    m = phase_sum(detail * inner, period, cells) / np.maximum(weight, 1e-6)
+    sq = phase_sum(detail * detail * inner, period, cells) / np.maximum(weight, 1e-6)
+    enough = weight >= MIN_CELLS - 1e-3  # where a phase average exists
+    mean = np.where(enough, m, 0.0).astype(fill.dtype)
+    # the variance of that median: the cells' sample variance over their count, times pi/2
+    noise = np.where(enough, np.pi / 2 * np.maximum(sq - m * m, 0.0) / np.maximum(weight - 1, 1), 0.0).astype(fill.dtype)
+    known = enough.astype(np.float32)
+    full = weight[..., 0] >= cells * cells - 1e-3  # where all its cells are inner
+    # the median of the cells where all of them are inner, not their mean: a sharp edge in one row of cells is
+    # not a lattice (near the hole's edge, with fewer cells, their mean)
+    mean[full] = cells_median(detail, full, period, cells)
     whole = uniform_filter(known, size=(period, period, 1), mode="constant") > 1 - 1e-3  # all 64 phases around
     pattern = (mean - uniform_filter(mean, size=(period, period, 1), mode="reflect")) * whole
     power = uniform_filter(pattern * pattern, size=(period, period, 1), mode="reflect")
