@@ -13,8 +13,8 @@ after one untimed call at that size (first-call work: lazy imports, kernel selec
   startup_s        a fresh `python -m inpaint.cli fill` of one 512x512 photo, minus its per_photo_s:
                    the one-off cost of a new process (imports, first calls), paid once per command.
 
-A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine); NAME+delattice runs it
-with --delattice (inpaint.delattice).
+A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine); NAME+raw runs it with
+--no-delattice (a network's own fill, without the lattice removal `inpaint fill` does by default: inpaint.delattice).
 
 Usage: python bench/fill_speed.py [--photos 4] [--methods pretrained/lama telea patch_match]
                                   [--sizes 512x512 768x512 2048x1365] [--device cpu] [--repeats 2]
@@ -39,10 +39,11 @@ from inpaint.cli import main
 from inpaint.crops import work_crop
 from inpaint.io import read_image, read_mask
 from inpaint.masks import sample_mask
+from inpaint.delattice import as_filled
 from inpaint.methods import resolve_method
 
 SOURCES = ("astronaut", "chelsea", "coffee", "rocket")
-OPTIONS = {"+refine": ["--refine"], "+delattice": ["--delattice"]}  # a method spec's suffix -> inpaint fill options
+OPTIONS = {"+refine": ["--refine"], "+raw": ["--no-delattice"]}  # a method spec's suffix -> inpaint fill options
 
 
 def split_spec(method: str) -> tuple[str, list[str]]:
@@ -86,14 +87,11 @@ def forward_time(method: str, folder: Path, device: str, repeats: int = 3) -> fl
     m = resolve_method(name, "models", device, fallback_pretrained=True)
     if m.model is None:
         return None
-    if options == ["--refine"]:
+    if "--refine" in options:
         from inpaint.refine import refined
 
         m = refined(m)
-    elif options:
-        from inpaint.delattice import delatticed
-
-        m = delatticed(m)
+    m = as_filled(m, False if "--no-delattice" in options else None)  # as inpaint fill runs it
     work = work_crop(read_image(folder / "photos" / "0.png"), read_mask(folder / "masks" / "0.png"), 1024)
     m.fill(work.image[None], work.mask[None])
     times = []

@@ -79,7 +79,7 @@ START = "hybrid"  # the default start fill: what the lattice score of a method w
 REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
 NET_OPTIONS = {  # suffix -> the `inpaint fill` options it adds
     "+refine": ["--refine"],  # lama models: multi-scale feature refinement (inpaint.refine)
-    "+delattice": ["--delattice"],  # network methods: the fill's local 8-px lattice taken out (inpaint.delattice)
+    "+raw": ["--no-delattice"],  # network methods: the network's own fill, its 8-px lattice left in (inpaint.delattice)
 }
 METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 

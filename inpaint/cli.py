@@ -113,10 +113,9 @@ def cmd_fill(args) -> None:
         from inpaint.refine import refined
 
         method = refined(method)
-    if args.delattice:
-        from inpaint.delattice import delatticed
+    from inpaint.delattice import as_filled
 
-        method = delatticed(method)  # also checks it is a network, before any draw is set up
+    method = as_filled(method, args.delattice)  # also checks --delattice is for a network, before any draw is set up
     if method.checkpoint is not None and not args.quiet:
         print(f"inpaint fill: {args.method} = {method.checkpoint}", file=sys.stderr)
     if draws is not None:
@@ -131,11 +130,9 @@ def cmd_fill(args) -> None:
         on_gpu = method.model is not None and next(method.model.parameters()).device.type != "cpu"
         batch = 8 if on_gpu else 1
 
-    def draw(seed: int):
-        drawn = drawing(method, seed)  # a draw's own fill, so the lattice removal goes on after it
-        return delatticed(drawn) if args.delattice else drawn
-
-    runs = [(method, jobs)] if draws is None else [(draw(seed), drawn) for seed, drawn in draws]
+    # a draw replaces the fill with its own, so the lattice removal goes on again after it
+    runs = [(method, jobs)] if draws is None else \
+        [(as_filled(drawing(method, seed), args.delattice), drawn) for seed, drawn in draws]
     for run, run_jobs in runs:
         done = fill_photos(run, run_jobs, polarity=args.polarity, max_side=args.max_side, batch_size=batch,
                            quality=args.quality, quiet=args.quiet)
@@ -248,10 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lama models: fill at half (and quarter) size first and carry that layout up to the work "
                         "size by optimising the bottleneck features (Kulshreshtha et al. 2022, inpaint.refine); "
                         "only where the hole context's shorter side is 363 px or more at --max-side; about 10x slower, and memory for a backward pass at that size")
-    f.add_argument("--delattice", action="store_true",
-                   help="network methods: take out of the fill the faint 8-px grid a generator can draw on flat areas "
-                        "of large photos, estimated locally from the hole's own pixels (inpaint.delattice); no "
-                        "network pass, about 2x the time of a 2 MP fill on the CPU")
+    f.add_argument("--delattice", action=argparse.BooleanOptionalAction, default=None,
+                   help="network methods (on for them by default): take out of the fill the faint 8-px grid a "
+                        "generator can draw on flat areas of large photos, estimated locally from the hole's own "
+                        "pixels (inpaint.delattice); no network pass, about 1.2x the time of a 2 MP fill on the "
+                        "CPU; --no-delattice for the network's own fill")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary, only warnings and errors")
     f.set_defaults(run=cmd_fill)

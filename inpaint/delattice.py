@@ -13,7 +13,8 @@ sky of 2.5-6K photos). Texture does not repeat on that grid, so the grid can be 
 - those averages minus their own 8x8 mean are the local lattice; it is shrunk by how far it stands above
   what averaging CELLS x CELLS cells of non-repeating detail leaves (a Wiener gain), and subtracted from the
   hole's pixels. Known pixels are never changed.
-A cheap filter on the work crop (`inpaint fill --delattice`); what it removes is what the lattice score
+A cheap filter on the work crop, on by default for network methods in `inpaint fill` and `inpaint serve`
+(`--no-delattice` for the network's own fill); what it removes is what the lattice score
 counts, so its detail ratio and LPIPS are the checks that it takes nothing else (docs/fullres.md).
 """
 from __future__ import annotations
@@ -97,3 +98,12 @@ def delatticed(method):
         raise ValueError(f"--delattice takes the 8-px lattice out of a network's fill; {method.name} is a classical "
                          "method, which draws none: drop --delattice or pick a model such as pretrained/lama_fullres")
     return dataclasses.replace(method, fill=lambda images, masks: delattice(np.asarray(method.fill(images, masks)), masks))
+
+
+def as_filled(method, choice: bool | None = None):
+    """A resolved method as `inpaint fill` and `inpaint serve` run it: a network's fill with its lattice taken out,
+    unless `choice` is False (`--no-delattice`); a classical method as it is, unless `choice` is True, which
+    raises (see `delatticed`)."""
+    if choice is False or (choice is None and method.model is None):
+        return method
+    return delatticed(method)

@@ -35,6 +35,7 @@ MAX_SIDE = 4096  # a request's max_side at most: the work crop's memory grows wi
 log = logging.getLogger("inpaint.serve")
 MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp"}  # accepted spellings -> FORMAT_NAMES key
+SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}  # a yes/no field's spellings
 PREFERRED = ["pretrained/lama", "lama"]  # the page's default method, when present
 
 
@@ -64,6 +65,9 @@ FILL_FORM = {  # /api/fill's multipart fields, for the OpenAPI description (the 
     "max_side": {"type": "integer", "minimum": 32, "maximum": MAX_SIDE, "default": 1024,
                  "description": "longest side the method works at; larger hole contexts are shrunk"},
     "polarity": {"type": "string", "enum": list(POLARITIES), "default": "white_hole"},
+    "delattice": {"type": "string", "enum": list(SWITCH), "default": "on",
+                  "description": "network methods: take the faint 8-px grid out of the fill (inpaint fill "
+                                 "--delattice, its default); off: the network's own fill; no effect on classical ones"},
 }
 FILL_DOC = {
     "requestBody": {"required": True, "content": {"multipart/form-data": {
@@ -235,9 +239,12 @@ def _options(form) -> Request:
     polarity = text("polarity", "white_hole")
     if polarity not in POLARITIES:
         raise BadField(f"polarity: {polarity!r} is unknown; use one of {', '.join(POLARITIES)}")
+    delattice = text("delattice", "on").lower()
+    if delattice not in SWITCH:
+        raise BadField(f"delattice: {delattice!r} is not a yes/no value; use on or off")
     return Request(method=text("method", "pretrained/lama"), fmt=FORMATS[fmt], quality=number("quality", 95, 1, 100),
                    samples=number("samples", 1, 1, MAX_SAMPLES), seed=number("seed", None, 0, 2**63 - 1),
-                   max_side=number("max_side", 1024, 32, MAX_SIDE), polarity=polarity)
+                   max_side=number("max_side", 1024, 32, MAX_SIDE), polarity=polarity, delattice=SWITCH[delattice])
 
 
 def _counted(receive, limit: int):

@@ -58,6 +58,7 @@ class Request:
     seed: int | None = None  # a sampling model's draw; None: its deterministic fill
     max_side: int = 1024
     polarity: str = "white_hole"
+    delattice: bool = True  # a network's fill with its 8-px lattice taken out (inpaint.delattice); no effect on others
 
 
 @dataclass
@@ -153,17 +154,22 @@ class Filler:
             self.running = False
 
     def _fill(self, folder: Path, photo: Path, mask: Path, request: Request) -> Result:
+        from inpaint.delattice import as_filled
         from inpaint.sampling import drawing
 
         t0 = time.perf_counter()
         method = self.method(request.method)
+
+        def product(chosen):  # a network's fill with its lattice taken out, unless the request says off
+            return as_filled(chosen, None if request.delattice else False)
+
         sampling = request.seed is not None or request.samples > 1
         if sampling:
             drawing(method, 0)  # a model that does not sample is named before any work
         seeds = [(request.seed or 0) + k for k in range(request.samples)] if sampling else [None]
         jobs = plan_jobs(photo, mask, folder / f"filled{FORMAT_NAMES[request.fmt]}", request.fmt)  # planned once
-        runs = [(method, jobs)] if not sampling else \
-            [(drawing(method, seed), drawn) for seed, drawn in sample_jobs(jobs, seeds)]  # filled-seed<S>.<ext>
+        runs = [(product(method), jobs)] if not sampling else \
+            [(product(drawing(method, seed)), drawn) for seed, drawn in sample_jobs(jobs, seeds)]  # filled-seed<S>.<ext>
         images, no_hole, notes = [], False, []
         for chosen, run_jobs in runs:
             done = fill_photos(chosen, run_jobs, polarity=request.polarity, max_side=request.max_side,

@@ -100,7 +100,8 @@ def test_delatticed_wraps_a_network_and_refuses_a_classical_method(tmp_path):
     assert np.array_equal(out, delattice(net.fill(known[None], mask[None]), mask[None]))
 
 
-def test_fill_delattice_fills_with_a_checkpoint_and_refuses_a_classical_method(tmp_path, capsys, monkeypatch):
+def test_fill_takes_the_lattice_out_of_a_network_s_fill_by_default_and_refuses_it_for_a_classical_method(
+        tmp_path, capsys, monkeypatch):
     from inpaint.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
     from inpaint.io import read_rgb8
     from inpaint.models import build_generator
@@ -117,10 +118,15 @@ def test_fill_delattice_fills_with_a_checkpoint_and_refuses_a_classical_method(t
     mask = np.zeros((80, 96), bool)
     mask[10:70, 15:85] = True
     args = ["fill", "--checkpoints", "models", "--image", "p.png", "--mask", "m.png"]
-    cli(tmp_path, capsys, [*args, "--method", "tiny", "--delattice", "--out", "d.png"], 0, new={"d.png"})
-    cli(tmp_path, capsys, [*args, "--method", "tiny", "--out", "plain.png"], 0, new={"plain.png"})
+    cli(tmp_path, capsys, [*args, "--method", "tiny", "--out", "d.png"], 0, new={"d.png"})
+    cli(tmp_path, capsys, [*args, "--method", "tiny", "--delattice", "--out", "on.png"], 0, new={"on.png"})
+    cli(tmp_path, capsys, [*args, "--method", "tiny", "--no-delattice", "--out", "plain.png"], 0, new={"plain.png"})
     d, plain = read_rgb8(tmp_path / "d.png"), read_rgb8(tmp_path / "plain.png")
+    assert np.array_equal(d, read_rgb8(tmp_path / "on.png"))
     assert d.shape == plain.shape and np.array_equal(d[~mask], plain[~mask]) and not np.array_equal(d, plain)
+    cli(tmp_path, capsys, [*args, "--method", "telea", "--out", "t.png"], 0, new={"t.png"})  # classical: as it is
+    cli(tmp_path, capsys, [*args, "--method", "telea", "--no-delattice", "--out", "t2.png"], 0, new={"t2.png"})
+    assert np.array_equal(read_rgb8(tmp_path / "t.png"), read_rgb8(tmp_path / "t2.png"))
     cli(tmp_path, capsys, [*args, "--method", "telea", "--delattice", "--out", "o.png"], 2,
         "--delattice takes the 8-px lattice out.*telea is a classical method")
 
@@ -141,11 +147,14 @@ def test_every_draw_of_a_sampling_model_is_delatticed(tmp_path, capsys, monkeypa
     real = module.delattice
     monkeypatch.setattr(module, "delattice", lambda fills, masks: calls.append(len(fills)) or real(fills, masks))
     cli(tmp_path, capsys, ["fill", "--method", "v", "--checkpoints", "models", "--image", "p.png", "--mask", "m.png",
-                           "--samples", "2", "--delattice", "--out", "o.png"], 0, new={"o-seed0.png", "o-seed1.png"})
+                           "--samples", "2", "--out", "o.png"], 0, new={"o-seed0.png", "o-seed1.png"})
     assert calls == [1, 1]  # one photo, once per draw
+    cli(tmp_path, capsys, ["fill", "--method", "v", "--checkpoints", "models", "--image", "p.png", "--mask", "m.png",
+                           "--samples", "2", "--no-delattice", "--out", "r.png"], 0, new={"r-seed0.png", "r-seed1.png"})
+    assert calls == [1, 1]
 
 
-def test_the_bench_passes_delattice_to_the_command():
+def test_the_benches_fill_as_inpaint_fill_does_and_raw_turns_the_lattice_removal_off(monkeypatch):
     import importlib.util
     from pathlib import Path
 
@@ -153,9 +162,23 @@ def test_the_bench_passes_delattice_to_the_command():
     spec = importlib.util.spec_from_file_location("bench_fullres", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.split_suffix("pretrained/lama_fullres+delattice") == ("pretrained/lama_fullres", "+delattice")
-    assert bench.NET_OPTIONS["+delattice"] == ["--delattice"]
+    assert bench.split_suffix("pretrained/lama_fullres+raw") == ("pretrained/lama_fullres", "+raw")
+    assert bench.NET_OPTIONS["+raw"] == ["--no-delattice"]
     spec = importlib.util.spec_from_file_location("bench_fill_speed", path.with_name("fill_speed.py"))
     speed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speed)
-    assert speed.fill_args("pretrained/lama_fullres+delattice") == ["--method", "pretrained/lama_fullres", "--delattice"]
+    assert speed.fill_args("pretrained/lama_fullres+raw") == ["--method", "pretrained/lama_fullres", "--no-delattice"]
+    assert speed.fill_args("pretrained/lama_fullres") == ["--method", "pretrained/lama_fullres"]
+    # the network call it times: the product's (lattice removal on) unless +raw
+    wrapped = []
+    monkeypatch.setattr(speed, "as_filled", lambda m, choice: wrapped.append(choice) or m)
+    monkeypatch.setattr(speed, "resolve_method", lambda *a, **k: Method("net", lambda i, m: i, model=torch.nn.Identity()))
+
+    class Wrapped(Exception):
+        """Raised where the timing would start reading its photo: the method is wrapped by then."""
+
+    monkeypatch.setattr(speed, "read_image", lambda path: (_ for _ in ()).throw(Wrapped()))
+    for spec_name, expected in (("pretrained/lama_fullres", None), ("pretrained/lama_fullres+raw", False)):
+        with pytest.raises(Wrapped):
+            speed.forward_time(spec_name, Path("unused"), "cpu")
+        assert wrapped.pop() is expected

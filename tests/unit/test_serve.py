@@ -176,6 +176,7 @@ def test_a_method_is_one_the_server_offers_never_a_path(client, photo, hole, met
     ({"samples": "many"}, "samples: 'many' is not a whole number"),
     ({"format": "gif"}, "format: 'gif' is not an output format"),
     ({"polarity": "red"}, "polarity: 'red' is unknown"),
+    ({"delattice": "maybe"}, "delattice: 'maybe' is not a yes/no value; use on or off"),
     ({"max_side": 8}, "max_side: 8 must be between 32 and 4096"),
     ({"max_side": 5000}, "max_side: 5000 must be between 32 and 4096"),
     ({"method": "telea", "samples": 2}, "method 'telea' does not draw different fills"),
@@ -303,3 +304,21 @@ def test_inpaint_fill_draws_the_same_variations_as_the_api(client, tmp_path, cap
     assert main([*args, "--method", "telea", "--out", str(tmp_path / "t.png"), "--seed", "1"]) == 2
     assert "method 'telea' does not draw different fills" in capsys.readouterr().err
     assert not (tmp_path / "t.png").exists() and not list(tmp_path.glob("t-seed*"))
+
+
+def test_a_network_s_fill_has_its_lattice_taken_out_unless_the_request_says_off(client, tmp_path, monkeypatch, photo,
+                                                                                 hole):
+    import inpaint.delattice as module
+
+    calls, real = [], module.delattice
+    monkeypatch.setattr(module, "delattice", lambda fills, masks: calls.append(len(fills)) or real(fills, masks))
+    assert fill(client, png(photo), png(hole), method="vae").status_code == 200 and calls == [1]
+    assert fill(client, png(photo), png(hole), method="vae", samples=2, seed=1).status_code == 200
+    assert calls == [1, 1, 1]  # each draw too
+    off = fill(client, png(photo), png(hole), method="vae", delattice="off")
+    assert off.status_code == 200 and calls == [1, 1, 1]
+    assert fill(client, png(photo), png(hole), method="telea").status_code == 200 and calls == [1, 1, 1]
+    (tmp_path / "in" / "mask.png").write_bytes(png(hole))  # off is inpaint fill --no-delattice
+    assert main(["fill", "--method", "vae", "--no-delattice", "--image", str(tmp_path / "in" / "photo.png"),
+                 "--mask", str(tmp_path / "in" / "mask.png"), "--out", str(tmp_path / "raw.png"), "-q"]) == 0
+    assert calls == [1, 1, 1] and np.array_equal(decode(off.content), decode((tmp_path / "raw.png").read_bytes()))
