@@ -123,7 +123,7 @@ def test_methods_lists_shipped_trained_and_classical_ones(client):
     kinds = {m["name"]: (m["kind"], m["samples"]) for m in body["methods"]}
     assert kinds["pretrained/lama"] == ("pretrained", False) and kinds["vae"] == ("trained", True)
     assert kinds["telea"] == ("baseline", False) and kinds["patch_match"] == ("baseline", False)
-    assert body["default"] == "pretrained/lama"
+    assert body["default"] == "pretrained/lama_fullres"  # the one for photos at their own size
 
 
 def test_a_mask_without_hole_gives_the_photo_back_with_a_warning(client, photo, hole):
