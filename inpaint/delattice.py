@@ -61,7 +61,23 @@ def phase_sum(a: np.ndarray, period: int, cells: int) -> np.ndarray:
 
 def lattice_component(fill: np.ndarray, mask: np.ndarray, period: int = PERIOD, cells: int = CELLS) -> np.ndarray:
     """The local period-`period` pattern of one fill (H, W, 3) float inside its hole (mask (H, W), 1 = hole),
-    anchored at the top-left pixel; zero outside the hole and where the hole is too thin to estimate it."""
+    anchored at the top-left pixel; zero outside the hole and where the hole is too thin to estimate it.
+    Computed on the hole's bounding box and a margin wider than anything it reaches (phase averages reach
+    cells // 2 cells, box means half a period each way), cut at the array's edges, so the phases stay anchored."""
+    out = np.zeros_like(fill)
+    rows, cols = np.nonzero(mask > 0.5)
+    if not len(rows):
+        return out
+    margin = period * (cells // 2 + 2)
+    y0, x0 = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
+    y0, x0 = y0 - y0 % period, x0 - x0 % period  # the same phases as the whole array
+    y1, x1 = rows.max() + 1 + margin, cols.max() + 1 + margin
+    out[y0:y1, x0:x1] = _component(fill[y0:y1, x0:x1], mask[y0:y1, x0:x1], period, cells)
+    return out
+
+
+def _component(fill: np.ndarray, mask: np.ndarray, period: int, cells: int) -> np.ndarray:
+    """`lattice_component` on a window whose top-left pixel is in phase (0, 0)."""
     hole = mask > 0.5
     inner = binary_erosion(binary_erosion(hole, np.ones((2 * period + 1, 1), bool)), np.ones((1, 2 * period + 1), bool))
     inner = inner[..., None].astype(np.float32)  # the square erosion, as two lines

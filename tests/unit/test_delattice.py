@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from inpaint.delattice import delattice, delatticed, lattice_component
+from inpaint.delattice import _component, delattice, delatticed, lattice_component
 from inpaint.lattice import lattice
 from inpaint.methods import Method
 from testkit import cli, randomise_heads, save_mask, save_photo
@@ -86,6 +86,19 @@ def test_a_hole_thinner_than_two_periods_is_not_touched_and_a_batch_equals_its_p
     fills = np.stack([np.where(mask[..., None] > 0.5, base + grid, known), fill]).astype(np.float32)
     both = delattice(fills, np.stack([mask, thin]))
     assert np.array_equal(both[0], delattice(fills[:1], mask[None])[0]) and np.array_equal(both[1], fill)
+
+
+@pytest.mark.parametrize("box", [(30, 140, 40, 170), (3, 90, 150, 200), (101, 157, 13, 97), (50, 59, 60, 69)])
+def test_the_pattern_computed_around_the_hole_equals_the_one_computed_on_the_whole_fill(box):
+    base, grid, known, _ = scene(h=260, w=330)
+    mask = np.zeros(known.shape[:2], np.float32)
+    y0, y1, x0, x1 = box
+    mask[y0:y1, x0:x1] = 1
+    mask[y0 + 5:y0 + 9, x0:x1] = 0  # a hole of two parts
+    fill = np.where(mask[..., None] > 0.5, base + grid + 0.02 * np.sin(known * 40), known).astype(np.float32)
+    whole = _component(fill, mask, 8, 5)
+    assert np.array_equal(lattice_component(fill, mask), whole)
+    assert whole.any() == (box != (50, 59, 60, 69))  # a small hole: nothing estimated
 
 
 def test_delatticed_wraps_a_network_and_refuses_a_classical_method(tmp_path):
