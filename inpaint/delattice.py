@@ -63,7 +63,8 @@ def lattice_component(fill: np.ndarray, mask: np.ndarray, period: int = PERIOD, 
     """The local period-`period` pattern of one fill (H, W, 3) float inside its hole (mask (H, W), 1 = hole),
     anchored at the top-left pixel; zero outside the hole and where the hole is too thin to estimate it.
     Computed on the hole's bounding box and a margin wider than anything it reaches (phase averages reach
-    cells // 2 cells, box means half a period each way), cut at the array's edges, so the phases stay anchored."""
+    cells // 2 cells, box means half a period each way), cut at the array's edges, so the phases stay anchored:
+    for float32 fills (the networks') the same values as on the whole array, bit for bit."""
     out = np.zeros_like(fill)
     rows, cols = np.nonzero(mask > 0.5)
     if not len(rows):

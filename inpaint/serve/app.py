@@ -35,7 +35,7 @@ MAX_SIDE = 4096  # a request's max_side at most: the work crop's memory grows wi
 log = logging.getLogger("inpaint.serve")
 MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp"}  # accepted spellings -> FORMAT_NAMES key
-SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}  # a yes/no field's spellings
+SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}  # an on/off field's spellings
 # the page's and the API's default method, the first present: the one that fills photos at their own size best
 # (docs/fullres.md: BSDS500 test at 481x321, 0.88x the best non-learned LPIPS against pretrained/lama's 0.91x)
 PREFERRED = ["pretrained/lama_fullres", "pretrained/lama", "lama"]
