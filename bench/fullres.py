@@ -19,6 +19,9 @@ half its size) at the photo's own resolution:
   lattice       inpaint.lattice on the fill minus its start fill (a learned model's own, from its checkpoint's
                 init_fill: `hybrid` by default, `fade`, ...; `hybrid` for a classical method), in the grid the
                 model ran on (the work crop, shrunk to --max-side); about 1 = none; the ground truth's own beside
+  lattice_photo the same score on the fill minus the photo itself (its error) instead of its start fill: it
+                also counts a grid the method keeps from its start fill, and it counts a grid taken out of a
+                start fill that had one as a gain, which the lattice score counts as a change on the grid
   detail        inpaint.textures.detail_ratio: fine-detail energy in the hole over that of a ring around it; the
                 ground truth's own beside
   wedges        inpaint.wedges.wedge_score: how much stronger the fill's edges are on the seams of the nearest
@@ -250,10 +253,13 @@ def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], starts:
             rows.append({**base, "method": lab, "metric": "wedges", "value": wedge_score(f, m, where=where)})
             side = sides.get(lab, sides[START])
             start = starts.get(lab, START)  # its start fill, made in the grid this method ran on
+            hole = (work_grid(m, side) > 0)[None]
             if lab != start:
                 rows.append({**base, "method": lab, "metric": "lattice",
-                             "value": lattice(work_grid(f, side)[None], work_grid(fills[start], side)[None],
-                                              (work_grid(m, side) > 0)[None])})
+                             "value": lattice(work_grid(f, side)[None], work_grid(fills[start], side)[None], hole)})
+            if lab != "ground truth":
+                rows.append({**base, "method": lab, "metric": "lattice_photo",
+                             "value": lattice(work_grid(f, side)[None], work_grid(t, side)[None], hole)})
         if r.pair in grid_pairs:
             cy, cx = [(s.start + s.stop) // 2 for s in (ys, xs)]
             wy = slice(max(0, cy - ys.start - window // 2), max(0, cy - ys.start - window // 2) + window)
@@ -267,7 +273,8 @@ def score(pairs: pd.DataFrame, labels: list[str], sides: dict[str, int], starts:
 def summarise(per: pd.DataFrame, pairs: pd.DataFrame, labels: list[str], learned: list[str], seconds: dict,
               share: float, n_boot: int, against: str | None = None) -> dict:
     means = per.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
-    means = means.reindex(index=[*labels, "ground truth"], columns=["lpips", "psnr", "lattice", "detail"])
+    means = means.reindex(index=[*labels, "ground truth"], columns=["lpips", "psnr", "lattice", "lattice_photo",
+                                                                    "detail"])
     # a ratio that a flat hole can send far up: the median over the pairs with a deep part
     means["wedges (median)"] = per[per.metric == "wedges"].groupby("method").value.median()
     classical = [lab for lab in labels if lab not in learned]

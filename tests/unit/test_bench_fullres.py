@@ -39,7 +39,7 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     assert summary["best_non_learned"] in ("telea", "patch_match", "hybrid", "hybrid@128")
     assert summary["texture"]["pairs"] == 2  # a quarter of 6, rounded
     per = pd.read_csv(out / "per_pair.csv")
-    assert set(per.metric) == {"lpips", "psnr", "lattice", "detail", "wedges"}
+    assert set(per.metric) == {"lpips", "psnr", "lattice", "lattice_photo", "detail", "wedges"}
     assert not per[per.metric.isin(["lpips", "psnr"])].value.isna().any()
     assert "ground truth" in set(per[per.metric == "detail"].method)  # the photos' own detail, beside the fills
     lat = per[per.metric == "lattice"]
@@ -56,6 +56,10 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     assert Image.open(grids[0]).size[0] > 7 * 200  # eight cells side by side at the photo's own scale
     assert "minus" in r.stdout and "texture subset" in r.stdout
     assert set(lat.method) == {"pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "ground truth"}
+    # against the photo itself: every fill, start fills too, and not the photo (no error to score)
+    own = per[per.metric == "lattice_photo"]
+    assert set(own.method) == set(summary["methods"]) and own.value.notna().all() and (own.value > 0).all()
+    assert "lattice_photo" in r.stdout
     # --against: every other method paired against the one named, on all pairs and on the texture subset
     against = summary["against"]
     assert against["method"] == "pretrained/lama"
