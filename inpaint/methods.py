@@ -125,14 +125,19 @@ def resolve_method(name: str, checkpoints: str | Path | None, device: str = "aut
     return Method(name, fill, model, ckpt, start, info, checked_origin(name, info, ckpt))
 
 
-def is_itself(source: str, checkpoint: Path) -> bool:
-    """Whether an `init_from` (a pretrained/<name> or a path) is the very file `checkpoint`: a model shipped over
-    the one it fine-tuned."""
+def init_file(source: str) -> Path | None:
+    """The file an `init_from` (a pretrained/<name> or a path) names, or None when it is not there."""
     try:
         path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
     except ValueError:
-        return False
-    return path.is_file() and path.resolve() == Path(checkpoint).resolve()
+        return None
+    return path if path.is_file() else None
+
+
+def is_itself(source: str, checkpoint: Path) -> bool:
+    """Whether an `init_from` is the very file `checkpoint`: a model shipped over the one it fine-tuned."""
+    path = init_file(source)
+    return path is not None and path.resolve() == Path(checkpoint).resolve()
 
 
 def checked_origin(name: str, info: dict, checkpoint: Path | None = None) -> str | None:
@@ -146,11 +151,8 @@ def checked_origin(name: str, info: dict, checkpoint: Path | None = None) -> str
     record = info.get("init") or {}
     if checkpoint is not None and is_itself(source, checkpoint):
         return None
-    try:
-        path = resolve_pretrained(source) if is_pretrained_name(source) else Path(source)
-        current = sha256(path) if path.is_file() else None
-    except ValueError:
-        current = None
+    path = init_file(source)
+    current = sha256(path) if path is not None else None
     if current is None or (record.get("sha256") and record["sha256"] != current):
         what = "is missing" if current is None else "is no longer the file it started from"
         print(f"note: {name} was fine-tuned from {source}, which {what}; "
