@@ -2,6 +2,7 @@
 shutdown, and the page in a real browser (Debian's headless Chromium through Selenium: `make browser`
 installs it; CI runs this test, elsewhere it is skipped when no Chromium is installed)."""
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -127,18 +128,21 @@ def test_a_client_that_goes_away_mid_fill_costs_nothing_lasting(server, tmp_path
     assert ok.status_code == 200 and server.proc.poll() is None
 
 
-@pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
-                    reason="no chromium/chromedriver here: `make browser` installs Debian's")
-@pytest.mark.parametrize("scale", [1, 2])  # the device pixel ratio: a plain screen and a high-density one
-def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_path, scale):
+needs_browser = pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("CI"),
+                                   reason="no chromium/chromedriver here: `make browser` installs Debian's")
+READ_BLOB = """const [name, done] = arguments; const r = new FileReader();
+               r.onload = () => done(r.result.split(',')[1]); r.readAsDataURL(window.inpaint[name]);"""
+
+
+@contextlib.contextmanager
+def page(server, photo_path: Path, scale: int = 1):
+    """Headless Chromium on the server's page with a photo opened; yields (driver, wait)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import WebDriverWait
 
     assert CHROMIUM and DRIVER, "CI needs Debian's chromium and chromium-driver: run `make browser`"
-    path, pixels = photo
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -150,9 +154,47 @@ def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_pa
         driver.get(server.url)
         wait = WebDriverWait(driver, 60)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#method option[value=telea]"))
-        driver.find_element(By.ID, "file").send_keys(str(path))
+        driver.find_element(By.ID, "file").send_keys(str(photo_path))
         wait.until(lambda d: d.execute_script("return window.inpaint.state") == "ready")
+        yield driver, wait
+    finally:
+        driver.quit()
+
+
+def paint_and_fill(driver, wait) -> tuple[np.ndarray, np.ndarray]:
+    """A mouse stroke across the middle of the view, then Fill; the result and the mask the page sent."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    view = driver.find_element(By.ID, "view")
+    ActionChains(driver).move_to_element_with_offset(view, -60, -10).click_and_hold() \
+        .move_by_offset(40, 5).move_by_offset(40, 10).move_by_offset(40, 0).release().perform()
+    driver.find_element(By.ID, "fill").click()
+    return filled(driver, wait)
+
+
+def filled(driver, wait) -> tuple[np.ndarray, np.ndarray]:
+    """After Fill was pressed: the result and the mask the page sent."""
+    wait.until(lambda d: d.execute_script("return window.inpaint.state") in ("filled", "error"))
+    assert driver.execute_script("return window.inpaint.state") == "filled", \
+        driver.execute_script("return window.inpaint.error")
+    result = np.asarray(Image.open(io.BytesIO(base64.b64decode(driver.execute_async_script(READ_BLOB, "result")))))
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(
+        driver.execute_async_script(READ_BLOB, "lastMask")))).convert("L")) > 127
+    return result, mask
+
+
+@needs_browser
+@pytest.mark.parametrize("scale", [1, 2])  # the device pixel ratio: a plain screen and a high-density one
+def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_path, scale):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    path, pixels = photo
+    with page(server, path, scale) as (driver, wait):
         Select(driver.find_element(By.ID, "method")).select_by_value("telea")
+        assert not driver.find_element(By.ID, "delattice-box").is_displayed()  # a classical method: no grid to take out
         view = driver.find_element(By.ID, "view")
         # a stroke across the photo's middle, drawn with the mouse
         ActionChains(driver).move_to_element_with_offset(view, -60, -10).click_and_hold() \
@@ -164,22 +206,42 @@ def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_pa
         driver.find_element(By.ID, "redo").click()  # and back
         assert fill.is_enabled()
         fill.click()
-        wait.until(lambda d: d.execute_script("return window.inpaint.state") in ("filled", "error"))
-        assert driver.execute_script("return window.inpaint.state") == "filled", \
-            driver.execute_script("return window.inpaint.error")
+        result, mask = filled(driver, wait)
         driver.save_screenshot(str(tmp_path / "page.png"))
-        read_blob = """const [name, done] = arguments; const r = new FileReader();
-                       r.onload = () => done(r.result.split(',')[1]); r.readAsDataURL(window.inpaint[name]);"""
-        result = np.asarray(Image.open(io.BytesIO(base64.b64decode(driver.execute_async_script(read_blob, "result")))))
-        mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(
-            driver.execute_async_script(read_blob, "lastMask")))).convert("L")) > 127
-    finally:
-        driver.quit()
+        assert "delattice" not in driver.execute_script("return window.inpaint.lastFields")
     assert result.shape == pixels.shape and 0.005 < mask.mean() < 0.5  # the stroke, at the photo's size
     assert np.array_equal(result[~mask], pixels[~mask])  # identical outside the stroke
     assert np.abs(result[mask].astype(int) - pixels[mask]).mean() > 1  # changed inside it
     ys, xs = np.nonzero(mask)
     assert 40 < xs.mean() < 280 and 40 < ys.mean() < 200  # where the mouse drew: the middle of the photo
+
+
+@needs_browser
+def test_the_page_sends_the_grid_switch_for_a_network(server, photo):
+    """A network method shows the 8-px grid switch, on by default; switched off, the page's fill is the API's
+    fill with delattice=off for the same mask, pixel for pixel."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    path, pixels = photo
+    with page(server, path) as (driver, wait):
+        Select(driver.find_element(By.ID, "method")).select_by_value("pretrained/lama")
+        box, switch = driver.find_element(By.ID, "delattice-box"), driver.find_element(By.ID, "delattice")
+        assert box.is_displayed() and switch.is_selected()
+        switch.click()
+        result, mask = paint_and_fill(driver, wait)
+        fields = driver.execute_script("return window.inpaint.lastFields")
+    assert fields["method"] == "pretrained/lama" and fields["delattice"] == "off"
+    hole = (mask * 255).astype(np.uint8)
+    answers = {}
+    for choice in ("off", "on"):
+        r = httpx.post(f"{server.url}/api/fill", files={"photo": ("photo.png", path.read_bytes()),
+                                                         "mask": ("mask.png", png(hole))},
+                       data={"method": "pretrained/lama", "delattice": choice}, timeout=120)
+        assert r.status_code == 200, r.text
+        answers[choice] = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert np.array_equal(result, answers["off"])
+    assert np.array_equal(result[~mask], pixels[~mask]) and not np.array_equal(answers["on"], answers["off"])
 
 
 def test_shutdown_removes_the_private_folder(server):

@@ -1,7 +1,7 @@
 // inpaint serve's page: open a photo, paint the hole on a canvas, fill it through POST /api/fill.
 // The mask is kept at the photo's full resolution as a list of strokes (undo/redo replay them);
 // the view draws the photo, the paint in translucent red, and after a fill a before/after split.
-// window.inpaint exposes the state, the last result and the mask for tests and scripts.
+// window.inpaint exposes the state, the last result, the mask and the fields sent for tests and scripts.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -304,6 +304,7 @@ async function loadMethods() {
 function methodChanged() {
   const m = S.methods.find((m) => m.name === $("method").value);
   $("variations-box").hidden = $("seed-box").hidden = !(m && m.samples);
+  $("delattice-box").hidden = !(m && m.kind !== "baseline"); // the filter is for network methods only
 }
 $("method").onchange = methodChanged;
 
@@ -322,6 +323,8 @@ function fill() {
       form.append("samples", $("samples").value);
       form.append("seed", $("seed").value);
     }
+    if (!$("delattice-box").hidden) form.append("delattice", $("delattice").checked ? "on" : "off");
+    api.lastFields = Object.fromEntries([...form].filter(([, v]) => typeof v === "string"));
     send(form, method);
   });
 }
