@@ -50,6 +50,12 @@ class Work:
     image: np.ndarray  # (h, w, 3) float32 in [0, 1]: what the method sees
     mask: np.ndarray  # (h, w)
 
+    @property
+    def shrunk(self) -> bool:
+        """Whether the context was shrunk to be filled (its fill is upsampled when pasted)."""
+        ys, xs = self.crop
+        return self.mask.shape != (ys.stop - ys.start, xs.stop - xs.start)
+
 
 def work_size(height: int, width: int, max_side: int) -> tuple[int, int] | None:
     """The (width, height) a context of height x width px is shrunk to so that its longer side is at most

@@ -223,12 +223,14 @@ def _prefetched(pool: ThreadPoolExecutor, items: list, fn, ahead: int = 2):
 
 
 def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_side: int = 1024, batch_size: int = 1,
-                quality: int = 95, quiet: bool = False) -> dict:
+                quality: int = 95, quiet: bool = False, detail: bool = False) -> dict:
     """Fill every job with a resolved method (`inpaint.methods.resolve_method`) and write the outputs; what `inpaint fill` runs.
 
     A network method gets up to `batch_size` photos per call whose work crops have the same size;
     a classical one gets one photo per call. Outputs keep the photo's transparency, 16 bits and colour
-    profile where their format can (`what_to_keep`); the rest is said in a warning. Returns {"photos",
+    profile where their format can (`what_to_keep`); the rest is said in a warning. `detail`: where a context was
+    shrunk to be filled, its fill's fine detail is taken from the photo at its own size
+    (`inpaint.detail_transfer.restore_detail`). Returns {"photos",
     "seconds", "no_hole": [mask files], "notes": [the warnings]}.
     """
     from tqdm import tqdm
@@ -239,6 +241,8 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
     t0 = time.perf_counter()
     no_hole: list[Path] = []
     bar = tqdm(total=len(jobs), unit="photo", disable=quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
+    if detail:
+        from inpaint.detail_transfer import restore_detail  # numba: imported only when used
     pending: dict[tuple[int, int], list[Loaded]] = {}
     writes: deque = deque()
 
@@ -257,7 +261,11 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
         group = pending.pop(size)
         filled = method.fill(np.stack([g.work.image for g in group]), np.stack([g.work.mask for g in group]))
         for item, f in zip(group, filled):
-            write(item, paste(item.image, item.mask, item.work, f, in_place=True))
+            result = paste(item.image, item.mask, item.work, f, in_place=True)
+            if detail and item.work.shrunk and not restore_detail(result, item.mask, item.work):
+                bar.write(f"inpaint fill: warning: {item.job.image}: its holes' context is over "
+                          f"{io.LARGE_PIXELS // 10**6} MP, so --detail left its upsampled fill as it is", file=sys.stderr)
+            write(item, result)
 
     for job in jobs:
         atomic.remove_temps_of(job.dest)  # a killed earlier run's hidden temporary files of these very outputs
