@@ -14,7 +14,9 @@ after one untimed call at that size (first-call work: lazy imports, kernel selec
                    the one-off cost of a new process (imports, first calls), paid once per command.
 
 A method given as NAME+refine runs `inpaint fill --method NAME --refine` (inpaint.refine); NAME+raw runs it with
---no-delattice (a network's own fill, without the lattice removal `inpaint fill` does by default: inpaint.delattice).
+--no-delattice (a network's own fill, without the lattice removal `inpaint fill` does by default: inpaint.delattice);
+NAME+detail with --detail (where the hole's context is over 1024 px: the fill's fine detail from the photo,
+inpaint.detail_transfer).
 
 Usage: python bench/fill_speed.py [--photos 4] [--methods pretrained/lama telea patch_match]
                                   [--sizes 512x512 768x512 2048x1365] [--device cpu] [--repeats 2]
@@ -43,7 +45,7 @@ from inpaint.delattice import as_filled
 from inpaint.methods import resolve_method
 
 SOURCES = ("astronaut", "chelsea", "coffee", "rocket")
-OPTIONS = {"+refine": ["--refine"], "+raw": ["--no-delattice"]}  # a method spec's suffix -> inpaint fill options
+OPTIONS = {"+refine": ["--refine"], "+raw": ["--no-delattice"], "+detail": ["--detail"]}  # a spec's suffix -> inpaint fill options
 
 
 def split_spec(method: str) -> tuple[str, list[str]]:

@@ -67,6 +67,7 @@ from inpaint.masks import bucket
 from inpaint.names import BASELINE_NAMES
 from inpaint.metrics import compute
 from inpaint.object_masks import OBJECT_KINDS, object_mask
+from inpaint.detail_transfer import detail_transfer
 from inpaint.patch import patch_match
 from inpaint.methods import method_source
 from inpaint.models import base_fill_of
@@ -79,17 +80,21 @@ from inpaint.wedges import seams, wedge_score
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = ["patch_match", "hybrid", "telea", "navier_stokes", "biharmonic"]  # the model card's, and its start fill
 START = "hybrid"  # the default start fill: what the lattice score of a method without one of its own subtracts
-REFINE = "+patch"  # a method's fill refined by PatchMatch at full resolution (`refine`)
+AFTER = {  # suffix -> what is done to a method's fill at full resolution, after it (`refine`)
+    "+patch": "PatchMatch from the fill (inpaint.patch.patch_match with init)",
+    "+texture": "the photo's fine detail laid into every fill, at any size (inpaint.detail_transfer)",
+}
 NET_OPTIONS = {  # suffix -> the `inpaint fill` options it adds
     "+refine": ["--refine"],  # lama models: multi-scale feature refinement (inpaint.refine)
+    "+detail": ["--detail"],  # where the context was shrunk to --max-side: the fill's fine detail from the photo (any method)
     "+raw": ["--no-delattice"],  # network methods: the network's own fill, its 8-px lattice left in (inpaint.delattice)
 }
 METRICS = {"lpips": False, "psnr": True}  # name -> higher is better
 
 
 def split_suffix(spec: str) -> tuple[str, str]:
-    """A --methods entry without its +patch or NET_OPTIONS suffix, and that suffix ('' for none)."""
-    for suffix in (REFINE, *NET_OPTIONS):
+    """A --methods entry without its AFTER or NET_OPTIONS suffix, and that suffix ('' for none)."""
+    for suffix in (*AFTER, *NET_OPTIONS):
         if spec.endswith(suffix):
             return spec.removesuffix(suffix), suffix
     return spec, ""
@@ -167,17 +172,20 @@ def method_label(spec: str) -> str:
     return (f"{p.parent.name}/{p.stem}" if p.suffix in (".pt", ".safetensors") else name) + side + suffix
 
 
-def refine(fills: Path, out: Path, folder: Path) -> None:
-    """PatchMatch at full resolution started from a method's fill (inpaint.patch.patch_match with `init`): on
-    each pair's holes' context, the EM starts at 1/4 size from the fill and copies known patches up to full
-    size, so the fill gives the layout and the photo's own patches the texture."""
+def refine(fills: Path, out: Path, folder: Path, suffix: str) -> None:
+    """A method's fill worked on at full resolution, on each pair's holes' context. `+patch`: PatchMatch
+    started from the fill (inpaint.patch.patch_match with `init`): the EM starts at 1/4 size from the fill and
+    copies known patches up to full size, so the fill gives the layout and the photo's own patches the
+    texture. `+texture`: inpaint.detail_transfer, the fill's low frequencies with the photo's fine detail."""
     for f in sorted(fills.glob("*.png")):
         image = read_rgb8(folder / "images" / f.name).astype(np.float32) / 255
         mask = read_rgb8(folder / "masks" / f.name)[..., 0] > 127
         filled = read_rgb8(f).astype(np.float32) / 255
         ys, xs = hole_crop(mask)
         out_image = filled.copy()
-        out_image[ys, xs] = patch_match(image[ys, xs], mask[ys, xs].astype(np.float32), init=filled[ys, xs])
+        crop, hole, fill = image[ys, xs], mask[ys, xs].astype(np.float32), filled[ys, xs]
+        out_image[ys, xs] = (patch_match(crop, hole, init=fill) if suffix == "+patch"
+                             else detail_transfer(crop, hole, fill))
         write_png(out / f.name, out_image)
 
 
@@ -189,11 +197,12 @@ def fill_all(methods: list[str], folder: Path, max_side: int, device: str) -> di
         out = folder / "fills" / method_label(m).replace("/", "_")
         name, side = method_spec(m, max_side)
         t0 = time.perf_counter()
-        if m.endswith(REFINE):  # after its method (filled first, or now)
-            base = method_label(m.removesuffix(REFINE))
+        core, suffix = split_suffix(m)
+        if suffix in AFTER:  # after its method (filled first, or now)
+            base = method_label(core)
             if base not in seconds:
-                seconds.update(fill_all([m.removesuffix(REFINE)], folder, max_side, device))
-            refine(folder / "fills" / base.replace("/", "_"), out, folder)
+                seconds.update(fill_all([core], folder, max_side, device))
+            refine(folder / "fills" / base.replace("/", "_"), out, folder, suffix)
             seconds[method_label(m)] = seconds[base] + (time.perf_counter() - t0) / pairs
             print(f"refined {base}: {seconds[method_label(m)]:.2f} s per pair", flush=True)
             continue

@@ -27,14 +27,14 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     Image.fromarray(data.astronaut()[::2, ::2][:200, :248]).save(photos / "astronaut.png")  # 248x200
     Image.fromarray(data.coffee()[::2, ::2]).save(photos / "coffee.jpg")  # 300x200
     out = tmp_path / "out"
-    r = run("--set", "folder", "--photos", str(photos), "--methods", "pretrained/lama", "pretrained/lama@128", "telea",
-            "--kinds", "blob", "box", "strokes", "--grids", "2", "--bootstrap", "50", "--against", "pretrained/lama",
+    r = run("--set", "folder", "--photos", str(photos), "--methods", "pretrained/lama", "pretrained/lama@128",
+            "pretrained/lama@128+detail", "telea", "telea+texture", "--kinds", "blob", "box", "strokes", "--grids", "2", "--bootstrap", "50", "--against", "pretrained/lama",
             "--out", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     # + the two to beat, and the start fill of a model that fills at its own --max-side
-    assert summary["methods"] == ["pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "hybrid",
-                                  "hybrid@128"]
+    assert summary["methods"] == ["pretrained/lama", "pretrained/lama@128", "pretrained/lama@128+detail", "telea",
+                                  "telea+texture", "patch_match", "hybrid", "hybrid@128"]
     assert summary["pairs"] == 6 and summary["photos"] == 2
     assert summary["best_non_learned"] in ("telea", "patch_match", "hybrid", "hybrid@128")
     assert summary["texture"]["pairs"] == 2  # a quarter of 6, rounded
@@ -55,7 +55,12 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     assert len(grids) == 2
     assert Image.open(grids[0]).size[0] > 7 * 200  # eight cells side by side at the photo's own scale
     assert "minus" in r.stdout and "texture subset" in r.stdout
-    assert set(lat.method) == {"pretrained/lama", "pretrained/lama@128", "telea", "patch_match", "ground truth"}
+    assert set(lat.method) == {"pretrained/lama", "pretrained/lama@128", "pretrained/lama@128+detail", "telea",
+                               "telea+texture", "patch_match", "ground truth"}
+    # the two detail specs change the fills they start from: --detail (filled at 128 px, so shrunk) and the transfer
+    lpips = per[per.metric == "lpips"].pivot_table(index="pair", columns="method", values="value")
+    assert (lpips["pretrained/lama@128+detail"] != lpips["pretrained/lama@128"]).all()
+    assert (lpips["telea+texture"] != lpips["telea"]).all()
     # against the photo itself: every fill, start fills too, and not the photo (no error to score)
     own = per[per.metric == "lattice_photo"]
     assert set(own.method) == set(summary["methods"]) and own.value.notna().all() and (own.value > 0).all()
@@ -100,6 +105,8 @@ def test_method_specs_read_max_side_and_refinement_and_leave_paths_alone():
     assert b.method_spec("pretrained/lama_fullres+refine", 1024) == ("pretrained/lama_fullres", 1024)  # inpaint fill --refine
     assert b.method_label("pretrain/runs/lama/best.pt@512+refine") == "lama/best@512+refine"
     assert b.split_suffix("runs/a+refine/best.pt") == ("runs/a+refine/best.pt", "")  # only at the end
+    assert b.split_suffix("pretrained/lama@256+detail") == ("pretrained/lama@256", "+detail")  # inpaint fill --detail
+    assert b.split_suffix("telea+texture") == ("telea", "+texture")  # inpaint.detail_transfer on every fill
     assert b.start_at(1024, 1024) == "hybrid" and b.start_at(256, 1024) == "hybrid@256"
 
 
