@@ -70,6 +70,9 @@ FILL_FORM = {  # /api/fill's multipart fields, for the OpenAPI description (the 
     "delattice": {"type": "string", "enum": list(SWITCH), "default": "on",
                   "description": "network methods: take the faint 8-px grid out of the fill (inpaint fill "
                                  "--delattice, its default); off: the network's own fill; no effect on classical ones"},
+    "detail": {"type": "string", "enum": list(SWITCH), "default": "off",
+               "description": "on: where the holes' context is larger than max_side, take the fill's fine detail from "
+                              "the photo at its own size (inpaint fill --detail; any method; seconds per megapixel)"},
 }
 FILL_DOC = {
     "requestBody": {"required": True, "content": {"multipart/form-data": {
@@ -241,12 +244,16 @@ def _options(form) -> Request:
     polarity = text("polarity", "white_hole")
     if polarity not in POLARITIES:
         raise BadField(f"polarity: {polarity!r} is unknown; use one of {', '.join(POLARITIES)}")
-    delattice = text("delattice", "on").lower()
-    if delattice not in SWITCH:
-        raise BadField(f"delattice: {delattice!r} is not a yes/no value; use on or off")
+    def switch(name: str, default: str) -> bool:
+        value = text(name, default).lower()
+        if value not in SWITCH:
+            raise BadField(f"{name}: {value!r} is not a yes/no value; use on or off")
+        return SWITCH[value]
+
     return Request(method=text("method", PREFERRED[0]), fmt=FORMATS[fmt], quality=number("quality", 95, 1, 100),
                    samples=number("samples", 1, 1, MAX_SAMPLES), seed=number("seed", None, 0, 2**63 - 1),
-                   max_side=number("max_side", 1024, 32, MAX_SIDE), polarity=polarity, delattice=SWITCH[delattice])
+                   max_side=number("max_side", 1024, 32, MAX_SIDE), polarity=polarity,
+                   delattice=switch("delattice", "on"), detail=switch("detail", "off"))
 
 
 def _counted(receive, limit: int):

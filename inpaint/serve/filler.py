@@ -59,6 +59,7 @@ class Request:
     max_side: int = 1024
     polarity: str = "white_hole"
     delattice: bool = True  # a network's fill with its 8-px lattice taken out (inpaint.delattice); no effect on others
+    detail: bool = False  # where the context is shrunk to max_side: the fill's fine detail from the photo (--detail)
 
 
 @dataclass
@@ -173,7 +174,7 @@ class Filler:
         images, no_hole, notes = [], False, []
         for chosen, run_jobs in runs:
             done = fill_photos(chosen, run_jobs, polarity=request.polarity, max_side=request.max_side,
-                               quality=request.quality, quiet=True)
+                               quality=request.quality, quiet=True, detail=request.detail)
             no_hole, notes = bool(done["no_hole"]), done["notes"]
             images.append(run_jobs[0].dest.read_bytes())
             run_jobs[0].dest.unlink()

@@ -231,7 +231,7 @@ def test_the_page_sends_the_grid_switch_for_a_network(server, photo):
         switch.click()
         result, mask = paint_and_fill(driver, wait)
         fields = driver.execute_script("return window.inpaint.lastFields")
-    assert fields["method"] == "pretrained/lama" and fields["delattice"] == "off"
+    assert fields["method"] == "pretrained/lama" and fields["delattice"] == "off" and fields["detail"] == "off"
     hole = (mask * 255).astype(np.uint8)
     answers = {}
     for choice in ("off", "on"):

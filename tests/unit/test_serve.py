@@ -322,3 +322,16 @@ def test_a_network_s_fill_has_its_lattice_taken_out_unless_the_request_says_off(
     assert main(["fill", "--method", "vae", "--no-delattice", "--image", str(tmp_path / "in" / "photo.png"),
                  "--mask", str(tmp_path / "in" / "mask.png"), "--out", str(tmp_path / "raw.png"), "-q"]) == 0
     assert calls == [1, 1, 1] and np.array_equal(decode(off.content), decode((tmp_path / "raw.png").read_bytes()))
+
+
+def test_detail_on_is_inpaint_fill_detail_where_the_context_is_shrunk(client, tmp_path, photo, hole):
+    args = dict(method="telea", max_side="32")  # the hole's context is larger than 32 px: its fill is upsampled
+    on, off = (fill(client, png(photo), png(hole), detail=d, **args) for d in ("on", "off"))
+    assert on.status_code == off.status_code == 200
+    assert not np.array_equal(decode(on.content), decode(off.content))
+    (tmp_path / "in" / "mask.png").write_bytes(png(hole))
+    assert main(["fill", "--method", "telea", "--max-side", "32", "--detail", "--image", str(tmp_path / "in" / "photo.png"),
+                 "--mask", str(tmp_path / "in" / "mask.png"), "--out", str(tmp_path / "d.png"), "-q"]) == 0
+    assert np.array_equal(decode(on.content), decode((tmp_path / "d.png").read_bytes()))
+    bad = fill(client, png(photo), png(hole), detail="lots", **args)
+    assert bad.status_code == 400 and bad.json()["error"] == "detail: 'lots' is not a yes/no value; use on or off"

@@ -324,6 +324,7 @@ function fill() {
       form.append("seed", $("seed").value);
     }
     if (!$("delattice-box").hidden) form.append("delattice", $("delattice").checked ? "on" : "off");
+    form.append("detail", $("detail").checked ? "on" : "off");
     api.lastFields = Object.fromEntries([...form].filter(([, v]) => typeof v === "string"));
     send(form, method);
   });
