@@ -263,8 +263,10 @@ def fill_photos(method, jobs: list[Job], *, polarity: str = "white_hole", max_si
         for item, f in zip(group, filled):
             result = paste(item.image, item.mask, item.work, f, in_place=True)
             if detail and item.work.shrunk and not restore_detail(result, item.mask, item.work):
-                bar.write(f"inpaint fill: warning: {item.job.image}: its holes' context is over "
-                          f"{io.LARGE_PIXELS // 10**6} MP, so --detail left its upsampled fill as it is", file=sys.stderr)
+                note = (f"{item.job.image.name}: its holes' surroundings are over {io.LARGE_PIXELS // 10**6} MP, so the "
+                        "photo's own detail (--detail) was not laid into the upsampled fill")
+                item.job.notes.append(note)
+                bar.write(f"inpaint fill: warning: {note}", file=sys.stderr)
             write(item, result)
 
     for job in jobs:

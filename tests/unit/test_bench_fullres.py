@@ -61,6 +61,8 @@ def test_the_full_resolution_bench_fills_scores_and_draws_at_the_photos_own_size
     lpips = per[per.metric == "lpips"].pivot_table(index="pair", columns="method", values="value")
     assert (lpips["pretrained/lama@128+detail"] != lpips["pretrained/lama@128"]).all()
     assert (lpips["telea+texture"] != lpips["telea"]).all()
+    detail = per[per.metric == "detail"].pivot_table(index="pair", columns="method", values="value").mean()
+    assert detail["pretrained/lama@128+detail"] > detail["pretrained/lama@128"] and detail["telea+texture"] > detail["telea"]
     # against the photo itself: every fill, start fills too, and not the photo (no error to score)
     own = per[per.metric == "lattice_photo"]
     assert set(own.method) == set(summary["methods"]) and own.value.notna().all() and (own.value > 0).all()

@@ -104,3 +104,52 @@ def test_fill_with_detail_changes_only_the_hole_of_a_shrunk_context(tmp_path, ca
     m = np.asarray(Image.open(hole)) > 127
     assert np.array_equal(outs["--detail"][~m], outs["--no-detail"][~m])
     assert not np.array_equal(outs["--detail"][m], outs["--no-detail"][m])
+
+
+def test_a_hole_on_the_photo_s_edge_gets_the_grain_up_to_the_edge():
+    photo = grain_and_flat()
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[30:66, :24] = 1  # touches the left edge
+    soft = cv2.GaussianBlur(photo, (0, 0), 3.0)
+    out = detail_transfer(photo, mask, soft)
+    ring = fine(photo)[:, :50][mask[:, :50] == 0].std()
+    strip = (slice(34, 62), slice(0, 3))  # the 3 px a 7x7 patch cannot centre on without the mirrored edge
+    assert fine(out)[strip].std() > 0.6 * ring and fine(soft)[strip].std() < 0.3 * ring
+
+
+def test_an_8_bit_fill_is_refused_rather_than_read_as_white():
+    photo = grain_and_flat()
+    with pytest.raises(ValueError, match="give a float fill"):
+        detail_transfer(photo, box(), (photo * 255).astype(np.uint8))
+
+
+def test_over_the_size_limit_the_fill_is_left_as_it_is_and_said(tmp_path, capsys, monkeypatch):
+    """Above io.LARGE_PIXELS the photo is handled as a huge one (a packed mask, pasted in strips) and its context
+    is over the limit: the output is the one without --detail, and a warning says why."""
+    from inpaint import io
+
+    photo = save_photo(tmp_path / "photo.png", size=(160, 120))
+    hole = save_mask(tmp_path / "hole.png", box=(40, 80, 50, 110), size=(160, 120))
+    monkeypatch.setattr(io, "LARGE_PIXELS", 5000)
+    outs = {}
+    for flag in ("--detail", "--no-detail"):
+        out = tmp_path / f"out{flag}.png"
+        assert main(["fill", "--method", "telea", "--image", str(photo), "--mask", str(hole), "--out", str(out),
+                     "--max-side", "48", "-q", flag]) == 0
+        outs[flag] = np.asarray(Image.open(out))
+    assert np.array_equal(outs["--detail"], outs["--no-detail"])
+    assert "photo.png: its holes' surroundings are over 0 MP, so the photo's own detail (--detail) was not laid" \
+        in capsys.readouterr().err
+
+
+def test_a_packed_mask_of_a_huge_photo_gives_the_same_detail():
+    from inpaint.crops import PackedMask
+
+    photo = (grain_and_flat(192, 256) * 255).astype(np.uint8)
+    mask = np.zeros((192, 256), bool)
+    mask[70:120, 60:190] = True
+    work = work_crop(photo, mask.astype(np.float32), 96)
+    pasted = paste(photo, mask.astype(np.float32), work, cv2.GaussianBlur(work.image, (0, 0), 1.0))
+    plain, packed = pasted.copy(), pasted.copy()
+    assert restore_detail(plain, mask, work) and restore_detail(packed, PackedMask(mask), work)
+    assert np.array_equal(plain, packed) and not np.array_equal(plain, pasted)
