@@ -156,8 +156,9 @@ def make_pairs(photos: list[Path], kinds: list[str], per_photo: int, holes: tupl
 
 def method_spec(spec: str, max_side: int) -> tuple[str, int]:
     """A --methods entry: a name or checkpoint path, with `@N` for its own --max-side (e.g. pretrained/lama@256:
-    filled at the scale the model learnt, the hole's content upsampled to the photo), and `+patch` for a
-    PatchMatch refinement at full resolution (see `refine`), or a key of NET_OPTIONS for those `inpaint fill` options."""
+    filled at the scale the model learnt, the hole's content upsampled to the photo), and a key of AFTER for work
+    on the fill at full resolution (`+patch`, `+texture`: see `refine`) or of NET_OPTIONS for those `inpaint fill`
+    options (`+refine`, `+detail`, `+raw`)."""
     core = split_suffix(spec)[0]
     at = re.fullmatch(r"(.+)@(\d+)", core)  # a path may hold an @ of its own
     return (at[1], int(at[2])) if at else (core, max_side)

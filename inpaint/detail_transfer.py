@@ -64,7 +64,7 @@ def restore_detail(photo: np.ndarray, mask, work, max_pixels: int | None = None)
     fill's fine detail is taken from the photo at its own size (`detail_transfer` on the context). `photo`: uint8
     (H, W, 3) with the fill pasted in; `mask`: bool or 0/1 (H, W), or a PackedMask. Returns whether it ran: not
     for a context filled at its own size, nor for one over `max_pixels` (default `io.LARGE_PIXELS`: its float
-    copies take about 100 bytes a pixel)."""
+    copies take about 90 bytes a pixel of the context: 1.4 GB at 16 MP)."""
     if photo.dtype != np.uint8:
         raise ValueError(f"restore_detail: the photo is {photo.dtype}; it works on the 8-bit photo a fill is pasted into")
     ys, xs = work.crop
