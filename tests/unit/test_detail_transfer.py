@@ -1,5 +1,7 @@
 """inpaint.detail_transfer: the photo's fine detail laid into a fill, and `inpaint fill --detail` where a
 context was shrunk."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -92,7 +94,9 @@ def test_restore_detail_runs_only_where_the_context_was_shrunk():
     assert not restore_detail(pasted, mask, work, max_pixels=1000)  # over the limit: left as it is
 
 
-def test_fill_with_detail_changes_only_the_hole_of_a_shrunk_context(tmp_path, capsys):
+def fills_with_and_without_detail(tmp_path) -> tuple[dict, Path]:
+    """`inpaint fill --method telea` of a 160x120 photo at --max-side 48 (so its context is shrunk), with and
+    without --detail: {flag: output}, and the mask file."""
     photo = save_photo(tmp_path / "photo.png", size=(160, 120))
     hole = save_mask(tmp_path / "hole.png", box=(40, 80, 50, 110), size=(160, 120))
     outs = {}
@@ -101,6 +105,11 @@ def test_fill_with_detail_changes_only_the_hole_of_a_shrunk_context(tmp_path, ca
         assert main(["fill", "--method", "telea", "--image", str(photo), "--mask", str(hole), "--out", str(out),
                      "--max-side", "48", "-q", flag]) == 0
         outs[flag] = np.asarray(Image.open(out))
+    return outs, hole
+
+
+def test_fill_with_detail_changes_only_the_hole_of_a_shrunk_context(tmp_path):
+    outs, hole = fills_with_and_without_detail(tmp_path)
     m = np.asarray(Image.open(hole)) > 127
     assert np.array_equal(outs["--detail"][~m], outs["--no-detail"][~m])
     assert not np.array_equal(outs["--detail"][m], outs["--no-detail"][m])
@@ -128,15 +137,8 @@ def test_over_the_size_limit_the_fill_is_left_as_it_is_and_said(tmp_path, capsys
     is over the limit: the output is the one without --detail, and a warning says why."""
     from inpaint import io
 
-    photo = save_photo(tmp_path / "photo.png", size=(160, 120))
-    hole = save_mask(tmp_path / "hole.png", box=(40, 80, 50, 110), size=(160, 120))
     monkeypatch.setattr(io, "LARGE_PIXELS", 5000)
-    outs = {}
-    for flag in ("--detail", "--no-detail"):
-        out = tmp_path / f"out{flag}.png"
-        assert main(["fill", "--method", "telea", "--image", str(photo), "--mask", str(hole), "--out", str(out),
-                     "--max-side", "48", "-q", flag]) == 0
-        outs[flag] = np.asarray(Image.open(out))
+    outs, _ = fills_with_and_without_detail(tmp_path)
     assert np.array_equal(outs["--detail"], outs["--no-detail"])
     assert "photo.png: its holes' surroundings are over 0 MP, so the photo's own detail (--detail) was not laid" \
         in capsys.readouterr().err
