@@ -217,9 +217,10 @@ def test_the_page_in_a_real_browser_fills_a_painted_stroke(server, photo, tmp_pa
 
 
 @needs_browser
-def test_the_page_sends_the_grid_switch_for_a_network(server, photo):
-    """A network method shows the 8-px grid switch, on by default; switched off, the page's fill is the API's
-    fill with delattice=off for the same mask, pixel for pixel."""
+def test_the_page_sends_the_grid_and_detail_switches(server, photo):
+    """A network method shows the 8-px grid switch, on by default, and the detail switch, off by default; the
+    grid switched off and the detail on, the page's fill is the API's fill with delattice=off and detail=on for the
+    same mask, pixel for pixel."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -229,15 +230,18 @@ def test_the_page_sends_the_grid_switch_for_a_network(server, photo):
         box, switch = driver.find_element(By.ID, "delattice-box"), driver.find_element(By.ID, "delattice")
         assert box.is_displayed() and switch.is_selected()
         switch.click()
+        detail = driver.find_element(By.ID, "detail")
+        assert detail.is_displayed() and not detail.is_selected()  # off by default
+        detail.click()
         result, mask = paint_and_fill(driver, wait)
         fields = driver.execute_script("return window.inpaint.lastFields")
-    assert fields["method"] == "pretrained/lama" and fields["delattice"] == "off" and fields["detail"] == "off"
+    assert fields["method"] == "pretrained/lama" and fields["delattice"] == "off" and fields["detail"] == "on"
     hole = (mask * 255).astype(np.uint8)
     answers = {}
     for choice in ("off", "on"):
         r = httpx.post(f"{server.url}/api/fill", files={"photo": ("photo.png", path.read_bytes()),
                                                          "mask": ("mask.png", png(hole))},
-                       data={"method": "pretrained/lama", "delattice": choice}, timeout=120)
+                       data={"method": "pretrained/lama", "delattice": choice, "detail": "on"}, timeout=120)
         assert r.status_code == 200, r.text
         answers[choice] = np.asarray(Image.open(io.BytesIO(r.content)))
     assert np.array_equal(result, answers["off"])
