@@ -1,9 +1,9 @@
-"""The photo's own fine detail laid into a network's fill (an experiment; see docs/fullres.md).
+"""The photo's own fine detail laid into a fill (`inpaint fill --detail`; measured in docs/fullres.md).
 
-A network's fill at a photo's own size keeps the layout and colours right but carries less fine detail
-than its surroundings (the detail ratio of `pretrained/lama_fullres` is 0.65 on BSDS500 test). PatchMatch
-keeps texture because it copies pixels. This takes both: the fill's low frequencies stay, and its high
-frequencies are replaced by those of the known patch that best matches the fill's low frequencies there.
+A fill made at a smaller size and upsampled (a hole's context over `--max-side`) keeps the layout and colours
+but little fine detail (detail ratio 0.32 for `pretrained/lama_fullres` filled at 256 px on BSDS500 test, 0.58
+with this). PatchMatch keeps texture because it copies pixels. This takes both: the fill's low frequencies
+stay, and its high frequencies are replaced by those of the known patch that best matches them there.
 
 1. The fill, composited into the photo, is split at a Gaussian of `sigma` px: low + high.
 2. For every hole pixel, PatchMatch (`inpaint.patch`) finds the fully known patch whose low frequencies
