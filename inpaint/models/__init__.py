@@ -43,6 +43,7 @@ __all__ = [
     "initial_fills",
     "pad_to_multiple",
     "rebased",
+    "shows_more_fills",
     "start_fill",
     "start_target",
 ]
@@ -70,11 +71,12 @@ def build_discriminator(name: str, **kwargs) -> nn.Module:
 def start_target(name: str, kwargs: dict, init_arch: str, init_kwargs: dict) -> str | None:
     """Where a starting checkpoint's generator (init_arch, init_kwargs) goes in generator `name` built with
     `kwargs`: "" for the whole model (same arch and kwargs, kwargs that only add layers that start as nothing
-    (zero-initialised, or zero-gained): `grown_layers`, or that only change its base fill: `rebased`),
+    (zero-initialised, or zero-gained): `grown_layers`, or that only change its base fill: `rebased`, or that show
+    it more fills on the same base: `shows_more_fills`),
     "backbone" when the generator's class says (its `backbone_of(kwargs)`) that its `backbone` is exactly that
     generator (a VAE on a lama decoder), None when it does not fit."""
     if init_arch == name and (init_kwargs == kwargs or grown_layers(name, kwargs, init_kwargs)
-                              or rebased(name, kwargs, init_kwargs)):
+                              or rebased(name, kwargs, init_kwargs) or shows_more_fills(name, kwargs, init_kwargs)):
         return ""
     backbone_of = getattr(GENERATORS.get(name), "backbone_of", None)
     if backbone_of is not None and backbone_of(kwargs) == (init_arch, init_kwargs):
@@ -104,18 +106,40 @@ def base_fill_of(name: str, kwargs: dict) -> str | None:
     return start_fill(kwargs.get("init_fill", param.default))
 
 
+def _init_fill_change(name: str, kwargs: dict, init_kwargs: dict) -> tuple[tuple, tuple] | None:
+    """(ours, theirs): the INIT_FILLS entries (base fill, fills shown) of generator `name` built with `kwargs` and
+    with `init_kwargs`, when the two differ only in a known `init_fill`; else None."""
+    param = inspect.signature(GENERATORS[name]).parameters.get("init_fill") if name in GENERATORS else None
+    if param is None:
+        return None
+    ours, theirs = kwargs.get("init_fill", param.default), init_kwargs.get("init_fill", param.default)
+    rest = lambda kw: {k: v for k, v in kw.items() if k != "init_fill"}  # noqa: E731
+    if ours == theirs or rest(kwargs) != rest(init_kwargs) or ours not in INIT_FILLS or theirs not in INIT_FILLS:
+        return None
+    return INIT_FILLS[ours], INIT_FILLS[theirs]
+
+
 def rebased(name: str, kwargs: dict, init_kwargs: dict) -> bool:
     """Whether generator `name` built with `kwargs` differs from one built with `init_kwargs` only in its
     `init_fill`, between two that show it as many fills (`hybrid`, `fade`, `fade_smooth`; `hybrid_patch` and
     `patch`): the same weights on another base fill, and maybe other fills in the same input channels, so the
     checkpoint starts it whole (the fine-tune learns the new inputs)."""
-    param = inspect.signature(GENERATORS[name]).parameters.get("init_fill") if name in GENERATORS else None
-    if param is None:
+    change = _init_fill_change(name, kwargs, init_kwargs)
+    return change is not None and len(change[0][1]) == len(change[1][1])
+
+
+def shows_more_fills(name: str, kwargs: dict, init_kwargs: dict) -> bool:
+    """Whether generator `name` built with `kwargs` differs from one built with `init_kwargs` only in an `init_fill`
+    with the same base fill that shows the network the checkpoint's fills and more after them (`hybrid` ->
+    `hybrid_patch`: PatchMatch's fill as a third input). Every generator takes the fills last in its input
+    (`network_inputs`) and has one gate per fill last in its heads (`FillHead`), so the checkpoint starts it whole
+    once the new input channels and gates are zeros (`inpaint.training.start.widened_state`): it returns what the
+    checkpoint returns until the fine-tune learns where to use the new fill."""
+    change = _init_fill_change(name, kwargs, init_kwargs)
+    if change is None:
         return False
-    ours, theirs = kwargs.get("init_fill", param.default), init_kwargs.get("init_fill", param.default)
-    rest = lambda kw: {k: v for k, v in kw.items() if k != "init_fill"}  # noqa: E731
-    return (ours != theirs and rest(kwargs) == rest(init_kwargs) and ours in INIT_FILLS and theirs in INIT_FILLS
-            and len(INIT_FILLS[ours][1]) == len(INIT_FILLS[theirs][1]))
+    (base, shown), (their_base, their_shown) = change
+    return base == their_base and len(shown) > len(their_shown) and shown[: len(their_shown)] == their_shown
 
 
 def can_sample(model) -> bool:

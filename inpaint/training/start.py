@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inpaint.models import GENERATORS, grown_layers, start_target
+import torch
+
+from inpaint.models import GENERATORS, grown_layers, shows_more_fills, start_target
 from inpaint.pretrained import architecture, init_state
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ def starting_point(cfg: dict) -> dict | None:
     init["into"] = start_target(model, cfg["kwargs"], init["arch"], init["kwargs"])
     # layers the config adds to the checkpoint's generator (zero-initialised: the start is the checkpoint's)
     init["grown"] = grown_layers(model, cfg["kwargs"], init["kwargs"]) if init["into"] == "" else ()
+    # fills shown beyond the checkpoint's (hybrid -> hybrid_patch): their input channels and gates start at zero
+    init["more_fills"] = init["into"] == "" and shows_more_fills(model, cfg["kwargs"], init["kwargs"])
     if init["into"] and cfg.get("init_optimizers"):
         raise ValueError(f"train.{model}.init_optimizers is true but init_from {source} starts only the "
                          f"{init['into']} of {model}, whose optimiser state cannot carry over; set it to false")
@@ -44,6 +48,9 @@ def starting_point(cfg: dict) -> dict | None:
         raise ValueError(f"train.{model}.init_optimizers is true but train.{model}.kwargs add layers "
                          f"({', '.join(init['grown'])}) to init_from {source}, whose optimiser state has none for "
                          "them; set it to false")
+    if init["more_fills"] and cfg.get("init_optimizers"):
+        raise ValueError(f"train.{model}.init_optimizers is true but train.{model}.kwargs.init_fill shows more fills "
+                         f"than init_from {source}, whose optimiser state does not fit the wider layers; set it to false")
     if init["into"] is None:
         raise ValueError(f"train.{model}.init_from {source} holds {init['arch']} with kwargs {init['kwargs']}, but "
                          f"train.{model} builds {model} with kwargs {cfg['kwargs']}: leave the architecture out of "
@@ -60,7 +67,9 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
     grown = tuple(init.get("grown") or ())  # prefixes of layers the checkpoint lacks, which keep their zero start
     for net in (nets.gen, nets.ema):
         target = net.get_submodule(into)
-        if grown:
+        if init.get("more_fills"):
+            target.load_state_dict(widened_state(target.state_dict(), init["gen"], init["path"]))
+        elif grown:
             missing = set(target.state_dict()) - set(init["gen"])
             stray = set(init["gen"]) - set(target.state_dict())
             if stray or any(not k.startswith(grown) for k in missing):
@@ -84,3 +93,26 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
         nets.opt_g.load_state_dict(init["opt_g"])
         if nets.opt_d is not None and init.get("opt_d"):
             nets.opt_d.load_state_dict(init["opt_d"])
+
+
+def widened_state(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], path: str) -> dict[str, torch.Tensor]:
+    """The checkpoint's state `theirs` in the shapes of `mine`, a generator shown more fills (`shows_more_fills`):
+    a tensor the wider model holds larger (the first layer's input channels, the heads' gates) is the checkpoint's
+    in its leading part and zeros after it, where the new fills' channels and gates sit, so the wider model
+    returns what the checkpoint does. Anything else that does not fit raises, naming the checkpoint `path`."""
+    if mine.keys() != theirs.keys():
+        raise ValueError(f"{path}: its generator does not fit the one with more fills (missing "
+                         f"{sorted(set(mine) - set(theirs))[:3]}, unexpected {sorted(set(theirs) - set(mine))[:3]})")
+    out = {}
+    for key, want in mine.items():
+        have = theirs[key]
+        if have.shape == want.shape:
+            out[key] = have
+            continue
+        if have.dim() != want.dim() or any(h > w for h, w in zip(have.shape, want.shape)) or sum(
+                h != w for h, w in zip(have.shape, want.shape)) != 1:  # wider along one axis: the fills' channels
+            raise ValueError(f"{path}: {key} is {tuple(have.shape)}, which does not fit {tuple(want.shape)}")
+        wide = torch.zeros_like(want)
+        wide[tuple(slice(0, n) for n in have.shape)] = have.to(want.dtype)
+        out[key] = wide
+    return out

@@ -724,6 +724,46 @@ def test_a_checkpoint_starts_its_generator_on_another_base_fill_that_shows_the_s
     assert not rebased(name, kw, kw) and not rebased(name, {**kw, "init_fill": "nope"}, kw)
 
 
+@pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill"])
+def test_a_checkpoint_starts_its_generator_shown_patch_match_too_and_the_new_gate_learns(name):
+    from types import SimpleNamespace
+
+    from inpaint.models import shows_more_fills, start_target
+    from inpaint.training.start import load_start
+
+    kw = {k: v for k, v in TINY[name].items() if k != "init_fill"}  # the default: hybrid
+    assert shows_more_fills(name, {**kw, "init_fill": "hybrid_patch"}, kw)
+    assert start_target(name, {**kw, "init_fill": "hybrid_patch"}, name, kw) == ""
+    assert not shows_more_fills(name, kw, {**kw, "init_fill": "hybrid_patch"})  # fewer fills: trained gates lost
+    assert not shows_more_fills(name, {**kw, "init_fill": "patch"}, kw)  # another base fill
+    assert not shows_more_fills(name, {**kw, "init_fill": "hybrid_patch", "norm": "none"}, kw)  # anything else differs
+    assert not shows_more_fills(name, kw, kw) and not shows_more_fills("nope", {"init_fill": "hybrid_patch"}, {})
+    hybrid = tiny(name)
+    randomise_heads(hybrid)
+    wide = lambda: tiny(name, init_fill="hybrid_patch")  # noqa: E731
+    nets = SimpleNamespace(gen=wide(), ema=wide(), disc=None)
+    with pytest.raises(RuntimeError, match="size mismatch"):  # the plain load cannot take it
+        nets.gen.load_state_dict(hybrid.state_dict())
+    load_start(nets, {"path": "hybrid.pt", "into": "", "grown": (), "more_fills": True, "gen": hybrid.state_dict(), "disc": {}})
+    image, mask = batch()
+    with torch.no_grad():
+        for net in (nets.gen, nets.ema):
+            assert torch.equal(net.eval()(image, mask)["pred"], hybrid.eval()(image, mask)["pred"])  # zero start
+    head = [m for m in nets.gen.modules() if isinstance(m, FillHead)][0]
+    assert head.n_fills == 3
+    loss = (nets.gen.train()(image, mask)["pred"] - image).abs().mean()
+    loss.backward()
+    step = 4 if head.up.__class__ is nn.PixelShuffle else 1
+    assert head.conv.weight.grad[5 * step:].abs().sum() > 0  # the patch fill's gate gets a gradient: it can learn
+    state = hybrid.state_dict()
+    key = next(k for k, v in state.items() if v.dim() == 4)
+    for bad in ({**state, key: torch.zeros(state[key].shape[0] + 1, *state[key].shape[1:])},  # wider than the model
+                {k: v for k, v in state.items() if k != key}):  # a layer missing
+        with pytest.raises(ValueError, match="hybrid.pt: .*(does not fit|missing)"):
+            load_start(SimpleNamespace(gen=wide(), ema=wide(), disc=None),
+                       {"path": "hybrid.pt", "into": "", "grown": (), "more_fills": True, "gen": bad, "disc": {}})
+
+
 def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     from types import SimpleNamespace
 
