@@ -68,7 +68,7 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
     for net in (nets.gen, nets.ema):
         target = net.get_submodule(into)
         if init.get("more_fills"):
-            target.load_state_dict(widened_state(target.state_dict(), init["gen"], init["path"]))
+            target.load_state_dict(widened_state(target.state_dict(), init["gen"], init["path"], init.get("arch") or "<model>"))
         elif grown:
             missing = set(target.state_dict()) - set(init["gen"])
             stray = set(init["gen"]) - set(target.state_dict())
@@ -95,14 +95,18 @@ def load_start(nets: Nets, init: dict, optimizers: bool = False) -> None:
             nets.opt_d.load_state_dict(init["opt_d"])
 
 
-def widened_state(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], path: str) -> dict[str, torch.Tensor]:
+def widened_state(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], path: str,
+                  model: str = "<model>") -> dict[str, torch.Tensor]:
     """The checkpoint's state `theirs` in the shapes of `mine`, a generator shown more fills (`shows_more_fills`):
     a tensor the wider model holds larger (the first layer's input channels, the heads' gates) is the checkpoint's
     in its leading part and zeros after it, where the new fills' channels and gates sit, so the wider model
-    returns what the checkpoint does. Anything else that does not fit raises, naming the checkpoint `path`."""
+    returns what the checkpoint does. Anything else that does not fit raises, naming the checkpoint `path` and
+    train.`model`'s keys."""
+    fix = (f"leave init_fill out of train.{model}.kwargs to fine-tune on the checkpoint's own fills, or set "
+           f"train.{model}.init_from: null to train from scratch")
     if mine.keys() != theirs.keys():
-        raise ValueError(f"{path}: its generator does not fit the one with more fills (missing "
-                         f"{sorted(set(mine) - set(theirs))[:3]}, unexpected {sorted(set(theirs) - set(mine))[:3]})")
+        raise ValueError(f"{path}: its generator does not fit the one train.{model}.kwargs builds (missing "
+                         f"{sorted(set(mine) - set(theirs))[:3]}, unexpected {sorted(set(theirs) - set(mine))[:3]}); {fix}")
     out = {}
     for key, want in mine.items():
         have = theirs[key]
@@ -111,7 +115,8 @@ def widened_state(mine: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]
             continue
         if have.dim() != want.dim() or any(h > w for h, w in zip(have.shape, want.shape)) or sum(
                 h != w for h, w in zip(have.shape, want.shape)) != 1:  # wider along one axis: the fills' channels
-            raise ValueError(f"{path}: {key} is {tuple(have.shape)}, which does not fit {tuple(want.shape)}")
+            raise ValueError(f"{path}: {key} is {tuple(have.shape)}, which does not fit {tuple(want.shape)} in the "
+                             f"generator train.{model}.kwargs builds; {fix}")
         wide = torch.zeros_like(want)
         wide[tuple(slice(0, n) for n in have.shape)] = have.to(want.dtype)
         out[key] = wide

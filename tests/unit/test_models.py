@@ -724,7 +724,7 @@ def test_a_checkpoint_starts_its_generator_on_another_base_fill_that_shows_the_s
     assert not rebased(name, kw, kw) and not rebased(name, {**kw, "init_fill": "nope"}, kw)
 
 
-@pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill"])
+@pytest.mark.parametrize("name", ["lama", "autoencoder", "deepfill", "vae"])
 def test_a_checkpoint_starts_its_generator_shown_patch_match_too_and_the_new_gate_learns(name):
     from types import SimpleNamespace
 
@@ -759,9 +759,10 @@ def test_a_checkpoint_starts_its_generator_shown_patch_match_too_and_the_new_gat
     key = next(k for k, v in state.items() if v.dim() == 4)
     for bad in ({**state, key: torch.zeros(state[key].shape[0] + 1, *state[key].shape[1:])},  # wider than the model
                 {k: v for k, v in state.items() if k != key}):  # a layer missing
-        with pytest.raises(ValueError, match="hybrid.pt: .*(does not fit|missing)"):
+        with pytest.raises(ValueError, match=r"hybrid.pt: .*does not fit.*; leave init_fill out of train\.\w+\.kwargs"):
             load_start(SimpleNamespace(gen=wide(), ema=wide(), disc=None),
-                       {"path": "hybrid.pt", "into": "", "grown": (), "more_fills": True, "gen": bad, "disc": {}})
+                       {"path": "hybrid.pt", "arch": name, "into": "", "grown": (), "more_fills": True, "gen": bad,
+                        "disc": {}})
 
 
 def test_a_fine_tune_grows_only_the_layers_its_kwargs_add_and_refuses_a_checkpoint_that_does_not_fit(tmp_path):

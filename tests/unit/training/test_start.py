@@ -193,3 +193,37 @@ def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_op
     assert model.attention is not None and model.attention_merge.weight.abs().sum() > 0  # and it learnt
     with pytest.raises(ValueError, match=r"train\.lama\.init_optimizers is true but .* add layers \(attention_merge\.\)"):
         train({**cfg, "init_optimizers": True}, data[0], data[1], data[2], tmp_path / "ft2", tmp_path / "ft2/logs", _validate)
+
+
+def test_a_lama_shown_patch_match_too_fine_tunes_from_a_hybrid_lama_its_new_inputs_starting_at_zero(data, tmp_path, monkeypatch):
+    from inpaint.training import loop as training_loop, start as training_start
+
+    lama_kw = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}  # init_fill: hybrid, the default
+    torch.manual_seed(3)
+    weights = tmp_path / "pre" / "lama.safetensors"
+    digest = pretrained.export(weights, "lama", lama_kw, build_generator("lama", **lama_kw).state_dict())
+    pretrained.write_card(weights, {"sha256": digest})
+    seen = {}
+    real = training_start.load_start
+
+    def spy(nets, init, *args):
+        real(nets, init, *args)
+        seen["gen"] = {k: v.clone() for k, v in nets.gen.state_dict().items()}
+        seen["more_fills"] = init["more_fills"]
+
+    monkeypatch.setattr(training_loop, "load_start", spy)
+    cfg = {**CFG, "model": "lama", "kwargs": {**lama_kw, "init_fill": "hybrid_patch"}, "init_from": str(weights),
+           "max_steps": 2}
+    train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate)
+    stored = pretrained.read(weights)["gen"]
+    assert seen["more_fills"] is True
+    for key, value in stored.items():  # the checkpoint's tensors as stored, in the leading part of the wider ones
+        lead = seen["gen"][key][tuple(slice(0, n) for n in value.shape)]
+        assert torch.equal(lead, value.float()), key
+    stem, head = seen["gen"]["stem.1.0.weight"], seen["gen"]["head.conv.weight"]
+    assert stem.shape[1] == stored["stem.1.0.weight"].shape[1] + 12 and not stem[:, -12:].any()  # 3 channels, unshuffled
+    assert head.shape[0] == stored["head.conv.weight"].shape[0] + 4 and not head[-4:].any()  # the third gate, shuffled
+    model, _ = generator_from_checkpoint(tmp_path / "ft" / "last.pt")
+    assert model.init_fill == "hybrid_patch" and model.head.conv.weight[-4:].abs().sum() > 0  # and the gate learnt
+    with pytest.raises(ValueError, match=r"train\.lama\.init_optimizers is true but .*init_fill shows more fills"):
+        train({**cfg, "init_optimizers": True}, data[0], data[1], data[2], tmp_path / "ft2", tmp_path / "ft2/logs", _validate)
