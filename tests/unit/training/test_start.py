@@ -166,13 +166,17 @@ def test_a_vae_with_a_lama_decoder_fine_tunes_from_a_lama(data, tmp_path, monkey
               tmp_path / "vae3", tmp_path / "vae3/logs", _validate)
 
 
-def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_optimisers(data, tmp_path, monkeypatch):
+LAMA_KW = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}  # init_fill: hybrid, the default
+
+
+def plain_lama_watched(tmp_path, monkeypatch) -> tuple:
+    """A tiny plain lama exported as a pretrained file, and a dict that the fine-tune's `load_start` fills with
+    the generator it started ("gen") and the start it was given ("init")."""
     from inpaint.training import loop as training_loop, start as training_start
 
-    lama_kw = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}
     torch.manual_seed(3)
     weights = tmp_path / "pre" / "lama.safetensors"
-    digest = pretrained.export(weights, "lama", lama_kw, build_generator("lama", **lama_kw).state_dict())
+    digest = pretrained.export(weights, "lama", LAMA_KW, build_generator("lama", **LAMA_KW).state_dict())
     pretrained.write_card(weights, {"sha256": digest})
     seen = {}
     real = training_start.load_start
@@ -180,13 +184,19 @@ def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_op
     def spy(nets, init, *args):
         real(nets, init, *args)
         seen["gen"] = {k: v.clone() for k, v in nets.gen.state_dict().items()}
-        seen["grown"] = init["grown"]
+        seen["init"] = init
 
     monkeypatch.setattr(training_loop, "load_start", spy)
+    return weights, seen
+
+
+def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_optimisers(data, tmp_path, monkeypatch):
+    weights, seen = plain_lama_watched(tmp_path, monkeypatch)
+    lama_kw = LAMA_KW
     cfg = {**CFG, "model": "lama", "kwargs": {**lama_kw, "attention": True}, "init_from": str(weights), "max_steps": 2}
     train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate)
     stored = pretrained.read(weights)["gen"]
-    assert seen["grown"] == ("attention_merge.",)
+    assert seen["init"]["grown"] == ("attention_merge.",)
     assert all(torch.equal(seen["gen"][k], stored[k].float()) for k in stored)  # the checkpoint's layers, as stored
     assert not seen["gen"]["attention_merge.weight"].any()  # the grown block starts at zero
     model, _ = generator_from_checkpoint(tmp_path / "ft" / "last.pt")
@@ -196,27 +206,13 @@ def test_a_lama_grown_with_attention_fine_tunes_from_a_plain_lama_but_not_its_op
 
 
 def test_a_lama_shown_patch_match_too_fine_tunes_from_a_hybrid_lama_its_new_inputs_starting_at_zero(data, tmp_path, monkeypatch):
-    from inpaint.training import loop as training_loop, start as training_start
-
-    lama_kw = {"width": 8, "n_down": 2, "max_width": 16, "n_blocks": 1}  # init_fill: hybrid, the default
-    torch.manual_seed(3)
-    weights = tmp_path / "pre" / "lama.safetensors"
-    digest = pretrained.export(weights, "lama", lama_kw, build_generator("lama", **lama_kw).state_dict())
-    pretrained.write_card(weights, {"sha256": digest})
-    seen = {}
-    real = training_start.load_start
-
-    def spy(nets, init, *args):
-        real(nets, init, *args)
-        seen["gen"] = {k: v.clone() for k, v in nets.gen.state_dict().items()}
-        seen["more_fills"] = init["more_fills"]
-
-    monkeypatch.setattr(training_loop, "load_start", spy)
+    weights, seen = plain_lama_watched(tmp_path, monkeypatch)
+    lama_kw = LAMA_KW
     cfg = {**CFG, "model": "lama", "kwargs": {**lama_kw, "init_fill": "hybrid_patch"}, "init_from": str(weights),
            "max_steps": 2}
     train(cfg, data[0], data[1], data[2], tmp_path / "ft", tmp_path / "ft/logs", _validate)
     stored = pretrained.read(weights)["gen"]
-    assert seen["more_fills"] is True
+    assert seen["init"]["more_fills"] is True
     for key, value in stored.items():  # the checkpoint's tensors as stored, in the leading part of the wider ones
         lead = seen["gen"][key][tuple(slice(0, n) for n in value.shape)]
         assert torch.equal(lead, value.float()), key
